@@ -1,0 +1,1 @@
+"""DeepTrash: train litter segmentation models without hand-labelled data."""

@@ -1,0 +1,173 @@
+"""The params schema: one source of truth for `params.yaml`.
+
+Every stage calls :func:`load_params` before doing any work. An unknown key, a
+wrong type or an out-of-range value raises :class:`deeptrash.errors.UserError`
+with one line naming the key and what is allowed.
+
+Each pipeline section has its own model below; a stage reads only its section
+(and `seed`), which is also what `dvc.yaml` declares under `params:`.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deeptrash.errors import UserError
+
+WEB_ENGINES = ("bing", "google", "baidu", "flickr")
+OFFLINE_ENGINES = ("demo", "folder", "urls")
+QUERY_KEY = re.compile(r"^[a-z0-9_]+$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- scrape ---------------------------------------------------------------
+
+class DemoParams(Section):
+    size: int = Field(320, ge=64, le=2048)
+    junk_share: float = Field(0.2, ge=0.0, le=0.9)
+
+
+class ScrapeParams(Section):
+    engine: Literal["demo", "folder", "urls", "bing", "google", "baidu", "flickr"] = "demo"
+    per_query: int = Field(40, ge=1, le=10000)
+    folder: str | None = None
+    threads: int = Field(4, ge=1, le=64)
+    timeout: float = Field(10.0, gt=0, le=600)
+    delay: float = Field(0.0, ge=0, le=60)
+    max_bytes: int = Field(20_000_000, ge=1024)
+    max_pixels: int = Field(40_000_000, ge=1024)
+    filters: dict[str, str | int | list | dict] = Field(default_factory=dict)
+    demo: DemoParams = DemoParams()
+    trash: dict[str, str] = Field(min_length=1)
+    landscape: dict[str, str] = Field(min_length=1)
+
+    @field_validator("trash", "landscape")
+    @classmethod
+    def _keys_and_queries(cls, queries: dict[str, str]) -> dict[str, str]:
+        for key, query in queries.items():
+            if not QUERY_KEY.match(key):
+                raise ValueError(f"query key {key!r} must be lower-case letters, digits and _")
+            if not str(query).strip():
+                raise ValueError(f"query {key!r} is empty")
+        return queries
+
+
+# --- filter ---------------------------------------------------------------
+
+class KindFilterParams(Section):
+    min_width: int = Field(128, ge=1)
+    min_height: int = Field(128, ge=1)
+    max_aspect: float = Field(2.5, ge=1.0)
+    min_sharpness: float = Field(20.0, ge=0)
+    max_text_score: float = Field(0.5, ge=0, le=1)
+    transparency: Literal["keep", "reject"] = "reject"
+    near_duplicates: bool = True
+
+
+class FilterParams(Section):
+    trash: KindFilterParams = KindFilterParams(transparency="keep")
+    landscape: KindFilterParams = KindFilterParams(min_width=160, min_height=120)
+
+
+# --- crop -----------------------------------------------------------------
+
+class CropParams(Section):
+    min_area: float = Field(0.02, gt=0, lt=1)
+    max_area: float = Field(0.9, gt=0, le=1)
+    max_border_touch: float = Field(0.3, ge=0, le=1)
+    max_pieces: int = Field(3, ge=1, le=50)
+    feather: int = Field(2, ge=0, le=50)
+    boxes: str | None = None
+
+
+# --- synthesize -----------------------------------------------------------
+
+class SynthParams(Section):
+    size: int = Field(96, ge=32, le=2048)
+    train: int = Field(1500, ge=1)
+    val: int = Field(200, ge=1)
+    workers: int = Field(0, ge=0, le=256)
+    negatives: float = Field(0.15, ge=0, le=1)
+    max_objects: int = Field(3, ge=1, le=20)
+
+
+# --- train ----------------------------------------------------------------
+
+class TrainParams(Section):
+    backbone: Literal[
+        "mobilenet_v3_small", "mobilenet_v3_large", "resnet18_v2", "resnet50_v2", "efficientnet_v2_b0"
+    ] = "mobilenet_v3_small"
+    preset: str | None = None
+    epochs: int = Field(6, ge=1, le=10000)
+    batch_size: int = Field(16, ge=1, le=4096)
+    learning_rate: float = Field(0.002, gt=0, le=1)
+    bn_momentum: float = Field(0.9, gt=0, lt=1)
+    bce_weight: float = Field(1.0, ge=0)
+    dice_weight: float = Field(1.0, ge=0)
+    early_stopping: int = Field(4, ge=0)
+    precision: Literal["auto", "float32", "mixed_float16"] = "auto"
+    cache: bool = True
+    deterministic: bool = False
+
+
+# --- evaluate -------------------------------------------------------------
+
+class EvaluateParams(Section):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    real: str | None = None
+    mode: Literal["resize", "tile"] = "resize"
+    tile_size: int = Field(256, ge=32, le=4096)
+    tile_overlap: float = Field(0.25, ge=0, lt=1)
+    overlays: int = Field(4, ge=0, le=100)
+
+
+class Params(Section):
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    scrape: ScrapeParams
+    filter: FilterParams = FilterParams()
+    crop: CropParams = CropParams()
+    synth: SynthParams = SynthParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "literal_error":
+        message = message.replace("Input should be", "must be")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
+    return f"{source}: {key}: {message}{suffix}"
+
+
+def validate_params(raw: dict, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise UserError with one line naming the key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(_one_line(error, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate `params.yaml`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    return validate_params(raw or {}, str(path))
