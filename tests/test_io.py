@@ -1,0 +1,95 @@
+"""Shared IO helpers: atomic writes, staged output folders, image decoding, sheets."""
+import numpy as np
+import pytest
+
+from deeptrash.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    decode_image,
+    encode_image,
+    list_images,
+    read_image,
+    read_mask,
+    staged_dir,
+    write_image,
+)
+from deeptrash.plots import contact_sheet
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "sub" / "f.bin"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"a": object()})
+    assert target.read_text().strip() == '{\n  "a": 1\n}'
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_atomic_json_handles_numpy(tmp_path):
+    atomic_write_json(tmp_path / "m.json", {"x": np.float32(0.5), "n": np.int64(3), "a": np.arange(2)})
+    assert (tmp_path / "m.json").read_text().count("\n") > 1
+
+
+def test_staged_dir_swaps_on_success_and_keeps_old_on_failure(tmp_path):
+    final = tmp_path / "out"
+    with staged_dir(final) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert (final / "a.txt").read_text() == "first"
+
+    with pytest.raises(RuntimeError):
+        with staged_dir(final) as tmp:
+            (tmp / "b.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in final.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+    with staged_dir(final) as tmp:
+        (tmp / "c.txt").write_text("second")
+    assert sorted(p.name for p in final.iterdir()) == ["c.txt"]
+
+
+def test_image_round_trip_and_bad_bytes(tmp_path):
+    image = np.zeros((10, 20, 3), np.uint8)
+    image[:, :10] = (255, 0, 0)  # blue in BGR
+    write_image(tmp_path / "x.png", image)
+    back = read_image(tmp_path / "x.png")
+    assert back.shape == (10, 20, 3) and np.array_equal(back, image)
+    assert decode_image(b"") is None
+    assert decode_image(b"not an image at all") is None
+    assert read_image(tmp_path / "missing.png") is None
+    gray = decode_image(encode_image(np.full((4, 4), 7, np.uint8)))
+    assert gray.shape == (4, 4, 3)
+
+
+def test_read_mask_binarises(tmp_path):
+    write_image(tmp_path / "m.png", np.array([[0, 100], [200, 255]], np.uint8))
+    assert read_mask(tmp_path / "m.png").tolist() == [[0, 0], [255, 255]]
+
+
+def test_list_images_skips_hidden_and_non_images(tmp_path):
+    for name in ["b.jpg", "a.PNG", ".hidden.png", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "dir.png").mkdir()
+    assert [p.name for p in list_images(tmp_path)] == ["a.PNG", "b.jpg"]
+
+
+def test_contact_sheet_layout():
+    rgba = np.zeros((30, 60, 4), np.uint8)
+    rgba[..., 2] = 255
+    rgba[:, :30, 3] = 255
+    sheet = contact_sheet([rgba, np.zeros((50, 50, 3), np.uint8), np.zeros((5, 5), np.uint8)],
+                          labels=["a", "b", "c"], columns=2, tile=32)
+    assert sheet.dtype == np.uint8 and sheet.shape == (2 * (32 + 16 + 4), 2 * 36, 3)
+    # The opaque half is red, the transparent half shows the grey checkerboard.
+    assert tuple(sheet[16, 4]) == (0, 0, 255)
+    assert sheet[16, 28, 0] == sheet[16, 28, 2] != 0
+    empty = contact_sheet([], title="rejects")
+    assert empty.ndim == 3 and empty.shape[0] > 0

@@ -1,0 +1,93 @@
+"""The params schema: defaults load, bad values fail with one line naming the key."""
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deeptrash.errors import UserError
+from deeptrash.params import load_params, validate_params
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.scrape.engine == "demo"
+    assert len(params.scrape.trash) >= 5 and len(params.scrape.landscape) >= 5
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("train", "epochs"), 0, "train.epochs: Input should be greater than or equal to 1"),
+        (("train", "bogus"), 1, "train.bogus: unknown key"),
+        (("scrape", "engine"), "yahoo", "scrape.engine: must be 'demo'"),
+        (("synth", "size"), "big", "synth.size: Input should be a valid integer"),
+        (("scrape", "trash", "Bad Key"), "x", "scrape.trash: Value error, query key 'Bad Key'"),
+        (("scrape", "landscape", "beach"), "  ", "scrape.landscape: Value error, query 'beach' is empty"),
+        (("evaluate", "mode"), "zoom", "evaluate.mode: must be 'resize' or 'tile'"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_key(path, value, expected):
+    raw = copy.deepcopy(DEFAULTS)
+    node = raw
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(UserError) as caught:
+        validate_params(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("params.yaml: ")
+    assert expected in message
+
+
+def test_several_problems_are_counted_not_listed():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["train"]["epochs"] = -1
+    raw["train"]["batch_size"] = 0
+    with pytest.raises(UserError, match=r"\(and 1 more problem\)$"):
+        validate_params(raw)
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    broken = tmp_path / "params.yaml"
+    broken.write_text("scrape: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(broken)
+
+
+STAGE_COMMANDS = [
+    ["stages.scrape", "trash", "plastic_bottle"],
+    ["stages.filter", "trash", "plastic_bottle"],
+    ["stages.crop", "plastic_bottle"],
+    ["stages.synthesize"],
+    ["stages.train"],
+    ["stages.evaluate"],
+]
+
+
+@pytest.mark.parametrize("command", STAGE_COMMANDS, ids=lambda c: c[0])
+def test_every_stage_rejects_bad_params_before_work(tmp_path, command):
+    """Each stage validates the whole params.yaml first: exit 2, one line, nothing written."""
+    raw = copy.deepcopy(DEFAULTS)
+    raw["train"]["learning_rate"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == ["error: params.yaml: train.learning_rate: Input should be greater than 0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
