@@ -1,0 +1,156 @@
+"""The whole pipeline, run for real by DVC in a temporary copy of the repository.
+
+Tiny params (64 px composites, two queries per kind, one epoch) keep it to a few
+minutes on 2 cores. The tests share one copy and run in order: a full
+`dvc repro`, a no-op repro, then experiments that change one thing each,
+asserting the exact set of stages DVC ran.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc")
+COPIED = ["dvc.yaml", "params.yaml", "deeptrash", "stages", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
+
+TINY = {
+    "scrape": {
+        "per_query": 8,
+        "demo": {"size": 256},
+        "trash": {"bottle": "plastic bottle", "can": "crushed soda can"},
+        "landscape": {"beach": "sandy beach", "park": "park lawn"},
+    },
+    "synth": {"size": 64, "train": 48, "val": 16},
+    "train": {"epochs": 1, "batch_size": 8},
+    "evaluate": {"overlays": 2},
+}
+
+EVERYTHING_AFTER_CROP = {"synthesize", "train", "evaluate"}
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursively merge `update` into a copy of `base`; mappings of queries are replaced."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("trash", "landscape"):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def run(args: list[str], cwd: Path, timeout: int = 900) -> str:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
+    return output
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A fresh git+DVC repository holding the code and tiny params, after one `dvc repro`."""
+    root = tmp_path_factory.mktemp("pipeline")
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "ci@example.com"], root)
+    run(["git", "config", "user.name", "CI"], root)
+    output = run([DVC, "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "baseline"], root)
+    root.joinpath("first_repro.log").write_text(output)
+    return root
+
+
+def test_full_repro_builds_every_stage_and_output(project):
+    output = (project / "first_repro.log").read_text()
+    expected = {
+        "scrape_trash@bottle", "scrape_trash@can", "scrape_landscape@beach", "scrape_landscape@park",
+        "filter_trash@bottle", "filter_trash@can", "filter_landscape@beach", "filter_landscape@park",
+        "crop@bottle", "crop@can", *EVERYTHING_AFTER_CROP,
+    }
+    assert ran_stages(output) == expected
+    assert (project / "models" / "segmenter.keras").stat().st_size > 10_000
+    metrics = json.loads((project / "metrics" / "evaluate.json").read_text())
+    assert 0.0 <= metrics["synthetic"]["iou"] <= 1.0
+    assert json.loads((project / "metrics" / "train.json").read_text())
+    assert any((project / "plots").rglob("*.png"))
+    assert len(list((project / "data" / "synth" / "train" / "images").iterdir())) == 48
+    assert len(list((project / "data" / "synth" / "val" / "masks").iterdir())) == 16
+
+
+def test_second_repro_is_a_no_op(project):
+    output = run([DVC, "repro"], project)
+    assert ran_stages(output) == set()
+    assert "up to date" in output
+
+
+def test_changing_one_query_reruns_only_that_query(project):
+    output = run([DVC, "exp", "run", "-S", "scrape.trash.can=aluminium drink can"], project)
+    assert ran_stages(output) == {"scrape_trash@can", "filter_trash@can", "crop@can", *EVERYTHING_AFTER_CROP}
+    diff = json.loads(run([DVC, "metrics", "diff", "--json"], project))
+    assert "metrics/evaluate.json" in diff
+
+
+def test_adding_a_query_adds_only_its_stages(project):
+    output = run([DVC, "exp", "run", "-S", "+scrape.trash.bag=plastic bag litter"], project)
+    assert ran_stages(output) == {"scrape_trash@bag", "filter_trash@bag", "crop@bag", *EVERYTHING_AFTER_CROP}
+
+
+def test_changing_a_crop_setting_never_rescrapes(project):
+    output = run([DVC, "exp", "run", "-S", "crop.feather=5"], project)
+    crops = {f"crop@{key}" for key in ("bottle", "can", "bag")}
+    assert ran_stages(output) == crops | EVERYTHING_AFTER_CROP
+
+
+def test_changing_a_filter_threshold_reruns_filter_and_downstream_only(project):
+    # Demanding larger photos drops some, so every trash query's clean set changes.
+    output = run([DVC, "exp", "run", "-S", "filter.trash.min_width=230"], project)
+    keys = ("bottle", "can", "bag")
+    expected = {f"filter_trash@{k}" for k in keys} | {f"crop@{k}" for k in keys} | EVERYTHING_AFTER_CROP
+    assert ran_stages(output) == expected
+
+
+def test_same_params_give_byte_identical_synthetic_data(project):
+    before = file_hashes(project / "data" / "synth")
+    output = run([DVC, "repro", "--force", "--single-item", "synthesize"], project)
+    assert ran_stages(output) == {"synthesize"}
+    assert file_hashes(project / "data" / "synth") == before
+
+
+def test_plots_render(project):
+    run([DVC, "plots", "show", "--out", "dvc_plots"], project)
+    page = (project / "dvc_plots" / "index.html").read_text()
+    assert "dvclive/plots/metrics" in page
+    assert ".png" in page
