@@ -1,0 +1,274 @@
+"""Running a trained segmenter on photos of any size, and drawing its answer.
+
+Model contract (deeptrash/model.py): input float32 (B, S, S, 3) RGB 0..255,
+output (B, S, S, 1) sigmoid probabilities, S from `models/meta.json`
+(`image_size`). Everything here only calls the model; it never looks inside.
+
+Two ways to handle a photo larger than S (:func:`predict_probabilities`):
+
+- ``resize``: squash the whole photo to S x S, predict, stretch the
+  probabilities back. Fast (one model call), but a small object in a 12 MP
+  photo shrinks to a few pixels.
+- ``tile``: cut overlapping tiles of `tile_size` photo pixels, resize each to
+  S x S, predict, and blend the tiles back with a smooth window (weights high
+  in a tile's middle, low at its border, where the model sees least context).
+  Slower (many calls) but sees small objects at the scale it was trained on.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deeptrash.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MODES = ("resize", "tile")
+# Overlay colours (BGR): true positive, false positive, false negative, prediction.
+TP_COLOUR = (60, 200, 60)      # green
+FP_COLOUR = (40, 40, 240)      # red
+FN_COLOUR = (240, 140, 20)     # blue
+MASK_COLOUR = (220, 40, 220)   # magenta
+
+
+# --- reading photos ---------------------------------------------------------
+
+def read_photo(path: str | Path, apply_orientation: bool = True) -> np.ndarray | None:
+    """Read a photo as uint8 (H, W, 3) BGR, as a viewer shows it; None if unreadable.
+
+    With `apply_orientation` the EXIF Orientation tag is applied (a phone
+    photo stored sideways comes back upright); OpenCV's IMREAD_COLOR does
+    this (checked with Orientation=6), Pillow is the fallback for formats
+    OpenCV cannot read (e.g. GIF). Alpha is dropped.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return decode_photo(data, apply_orientation)
+
+
+def decode_photo(data: bytes, apply_orientation: bool = True) -> np.ndarray | None:
+    """Decode photo bytes like :func:`read_photo`; None if not an image."""
+    if not data:
+        return None
+    flags = cv2.IMREAD_COLOR if apply_orientation else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        image = None
+    if image is not None:
+        return image
+    try:
+        from PIL import Image, ImageOps
+
+        with Image.open(io.BytesIO(data)) as pil:
+            if apply_orientation:
+                pil = ImageOps.exif_transpose(pil)
+            rgb = np.asarray(pil.convert("RGB"))
+    except Exception:  # Pillow raises many types for broken files; all mean "unreadable"
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+# --- loading the model --------------------------------------------------------
+
+def load_model(path: str | Path):
+    """Load `models/segmenter.keras` (inference only); UserError if missing or broken.
+
+    Uses deeptrash.model.load_segmenter when that module exists (it registers
+    the custom layers the file needs), else keras.models.load_model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model not found: {path} (train one first: dvc repro train)")
+    try:
+        from deeptrash import model as model_module
+    except ModuleNotFoundError as error:
+        if error.name != "deeptrash.model":
+            raise
+        model_module = None
+    try:
+        if model_module is not None and hasattr(model_module, "load_segmenter"):
+            return model_module.load_segmenter(path)
+        import keras
+
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"could not load model {path}: {first}") from None
+
+
+def model_image_size(model_path: str | Path, model=None) -> int:
+    """The side S the model expects: `meta.json` next to the model, else its input shape."""
+    meta_path = Path(model_path).with_name("meta.json")
+    if meta_path.is_file():
+        try:
+            size = int(json.loads(meta_path.read_text())["image_size"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise UserError(f"{meta_path}: no usable image_size ({error})") from None
+        if size < 32 or size % 32:
+            raise UserError(f"{meta_path}: image_size {size} must be a multiple of 32")
+        return size
+    shape = getattr(model, "input_shape", None) if model is not None else None
+    if shape and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+        return int(shape[1])
+    raise UserError(f"{meta_path} not found and the model does not fix its input size")
+
+
+# --- prediction -----------------------------------------------------------------
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize with area averaging when shrinking (no aliasing), bilinear when growing."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def run_model(model, batch_rgb: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Probabilities of a batch of model-sized images.
+
+    batch_rgb: float32 (N, S, S, 3) RGB 0..255. Returns float32 (N, S, S) in
+    [0, 1]. A short last chunk is zero-padded to a power of two so the model
+    is traced for at most log2(batch_size) + 1 batch shapes.
+    """
+    outputs = []
+    for start in range(0, len(batch_rgb), batch_size):
+        chunk = batch_rgb[start:start + batch_size]
+        n = len(chunk)
+        padded = min(batch_size, 1 << (n - 1).bit_length())
+        if padded > n:
+            chunk = np.concatenate([chunk, np.zeros((padded - n, *chunk.shape[1:]), chunk.dtype)])
+        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)[:n]
+        outputs.append(probs[..., 0] if probs.ndim == 4 else probs)
+    if not outputs:
+        return np.zeros((0, *batch_rgb.shape[1:3]), np.float32)
+    return np.clip(np.concatenate(outputs), 0.0, 1.0)
+
+
+def to_model_input(image_bgr: np.ndarray, image_size: int) -> np.ndarray:
+    """uint8 (H, W, 3) BGR -> float32 (S, S, 3) RGB 0..255 (squashed to S x S)."""
+    resized = _resize(image_bgr[:, :, :3], image_size, image_size)
+    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def predict_many(model, images_bgr: list[np.ndarray], image_size: int, batch_size: int = 8) -> list[np.ndarray]:
+    """Resize-mode probabilities for several photos at once, each float32 (H_i, W_i)."""
+    if not images_bgr:
+        return []
+    batch = np.stack([to_model_input(image, image_size) for image in images_bgr])
+    probs = run_model(model, batch, batch_size)
+    return [_resize(p, image.shape[1], image.shape[0]) for p, image in zip(probs, images_bgr)]
+
+
+def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
+    """Start offsets of tiles of `tile` px covering [0, length) with `overlap` share.
+
+    The last tile ends exactly at `length`; a side not longer than the tile
+    gets one tile at 0.
+    """
+    if length <= tile:
+        return [0]
+    stride = max(1, int(round(tile * (1.0 - overlap))))
+    origins = list(range(0, length - tile, stride))
+    return origins + [length - tile]
+
+
+def blend_window(height: int, width: int) -> np.ndarray:
+    """float32 (H, W) weights: a sine bump, 1 in the middle, small but > 0 at the border."""
+    def bump(n: int) -> np.ndarray:
+        return np.sin(np.pi * (np.arange(n) + 0.5) / n).astype(np.float32)
+    return np.outer(bump(height), bump(width)) + np.float32(1e-3)
+
+
+def predict_probabilities(
+    model,
+    image_bgr: np.ndarray,
+    image_size: int,
+    mode: str = "resize",
+    tile_size: int = 256,
+    overlap: float = 0.25,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Trash probability of every pixel of a photo, at the photo's own size.
+
+    image_bgr: uint8 (H, W, 3) BGR, any size and aspect. mode "resize" or
+    "tile" (module docstring); tile_size is in photo pixels, overlap in
+    [0, 1). Returns float32 (H, W) in [0, 1].
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), not {overlap}")
+    height, width = image_bgr.shape[:2]
+    if mode == "resize" or (height <= tile_size and width <= tile_size):
+        return predict_many(model, [image_bgr], image_size, batch_size)[0]
+
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
+    boxes = [(y, x) for y in tile_origins(height, tile_h, overlap) for x in tile_origins(width, tile_w, overlap)]
+    window = blend_window(tile_h, tile_w)
+    total = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    for start in range(0, len(boxes), batch_size):
+        chunk = boxes[start:start + batch_size]
+        batch = np.stack([to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size) for y, x in chunk])
+        for (y, x), probs in zip(chunk, run_model(model, batch, batch_size)):
+            total[y:y + tile_h, x:x + tile_w] += _resize(probs, tile_w, tile_h) * window
+            weight[y:y + tile_h, x:x + tile_w] += window
+    return np.clip(total / weight, 0.0, 1.0)
+
+
+# --- pictures ---------------------------------------------------------------------
+
+def _tint(image_bgr: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
+    """Blend `colour` into `image_bgr` (in place) where the (H, W) bool `where` is set."""
+    if np.any(where):
+        pixels = image_bgr[where].astype(np.float32)
+        image_bgr[where] = (pixels * (1 - alpha) + np.float32(colour) * alpha).astype(np.uint8)
+
+
+def overlay_errors(image_bgr: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Photo with true positives green, false positives red, false negatives blue.
+
+    image_bgr: uint8 (H, W, 3); truth, pred: (H, W) masks (non-zero = trash).
+    Returns a new uint8 (H, W, 3) BGR image.
+    """
+    truth, pred = truth.astype(bool), pred.astype(bool)
+    out = image_bgr[:, :, :3].copy()
+    _tint(out, truth & pred, TP_COLOUR, alpha)
+    _tint(out, pred & ~truth, FP_COLOUR, alpha)
+    _tint(out, truth & ~pred, FN_COLOUR, alpha)
+    return out
+
+
+def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Photo with predicted trash tinted magenta and outlined; uint8 (H, W, 3) BGR."""
+    mask = mask.astype(bool)
+    out = image_bgr[:, :, :3].copy()
+    _tint(out, mask, MASK_COLOUR, alpha)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thickness = max(1, round(max(mask.shape) / 400))
+    cv2.drawContours(out, contours, -1, MASK_COLOUR, thickness)
+    return out
+
+
+def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Scale an image down so its long side is at most `long_side` px (never up)."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return image
+    return _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def add_caption(image_bgr: np.ndarray, text: str) -> np.ndarray:
+    """The image with a white strip of black text above it; uint8 (H + 22, W, 3)."""
+    strip = np.full((22, image_bgr.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([strip, image_bgr[:, :, :3]])
