@@ -85,6 +85,10 @@ class CropParams(Section):
     max_pieces: int = Field(3, ge=1, le=50)
     feather: int = Field(2, ge=0, le=50)
     boxes: str | None = None
+    work_size: int = Field(256, ge=32, le=4096)
+    min_piece: float = Field(0.005, ge=0, lt=1)
+    min_solidity: float = Field(0.5, ge=0, le=1)
+    max_components: int = Field(8, ge=1, le=1000)
 
 
 # --- synthesize -----------------------------------------------------------

@@ -1,0 +1,467 @@
+"""Automatic foreground cut-outs: trash photos in, RGBA cut-outs with alpha out.
+
+The photos are product-style shots: one or a few objects on a fairly plain
+background (a board, a table, a studio sweep). Nobody draws a box, so the
+GrabCut seed comes from the photo border:
+
+1. At a reduced working size (``work_size`` on the long side) fit a smooth
+   colour model of the background to the border strip: a quadratic surface per
+   Lab channel, refitted without outliers (an object touching the border), so
+   lighting gradients and vignetting stay "background".
+2. Every pixel's distance from that model, in units of the border's own noise,
+   labels GrabCut's seed: far -> probable foreground, near -> probable
+   background, the border strip itself -> sure background.
+3. GrabCut refines the labels with colour GMMs and a smoothness term; the mask
+   is cleaned (open, fill holes) and split into connected pieces.
+4. Each piece is upsampled to the full photo, smoothed, feathered and cropped to
+   its tight bounding box.
+
+A photo with a real alpha channel skips all this (method ``alpha``); a user box
+(``crop.boxes``) replaces the automatic seed with GrabCut's rectangle mode
+(method ``box``). Quality gates reject pieces that are too small, too large,
+touch too much of the border or are too ragged, each with a reason.
+
+Shapes and types follow HACKING.md: images uint8 (H, W, 3) BGR or (H, W, 4)
+BGRA, masks uint8 (H, W) 0/255 or bool (H, W) where stated.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from deeptrash.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Reasons written to cutouts.csv (status "rejected").
+UNREADABLE = "unreadable"
+NO_FOREGROUND = "no_foreground"
+TOO_SMALL = "too_small"
+TOO_LARGE = "too_large"
+BORDER = "touches_border"
+FRAGMENTED = "fragmented"
+MAX_PIECES = "max_pieces"
+GRABCUT_FAILED = "grabcut_failed"
+
+# The luminance difference counts half as much as the colour difference: soft
+# shadows on a board change L a lot and a, b little.
+LIGHTNESS_WEIGHT = 0.5
+# Noise floor of the background model, in Lab units: on a perfectly flat
+# rendered background the border noise is ~0 and would make every JPEG ripple
+# look like foreground.
+MIN_NOISE = 2.5
+
+
+@dataclass
+class Candidate:
+    """One candidate cut-out of a photo (a row of cutouts.csv).
+
+    `image` is the uint8 (h, w, 4) BGRA cut-out (None when rejected or when the
+    photo was unreadable); x, y, w, h is its box in the photo's pixels; `area`
+    counts pixels with alpha >= 128.
+    """
+
+    method: str
+    status: str = "accepted"
+    reason: str = ""
+    x: int = 0
+    y: int = 0
+    w: int = 0
+    h: int = 0
+    area: int = 0
+    area_share: float = 0.0
+    border_touch: float = 0.0
+    solidity: float = 0.0
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    def reject(self, reason: str) -> "Candidate":
+        self.status, self.reason, self.image = "rejected", reason, None
+        return self
+
+
+# --- small pure helpers -------------------------------------------------------
+
+def real_alpha(image: np.ndarray) -> np.ndarray | None:
+    """The alpha channel (uint8 (H, W)) of a BGRA image if it is not fully opaque, else None."""
+    if image.ndim != 3 or image.shape[2] != 4:
+        return None
+    alpha = image[:, :, 3]
+    return alpha if int(alpha.min()) < 250 else None
+
+
+def working_scale(shape: tuple[int, ...], work_size: int) -> float:
+    """Factor (<= 1) that brings the long side of an image of `shape` down to `work_size`."""
+    return min(1.0, work_size / max(shape[0], shape[1]))
+
+
+def border_strip(shape: tuple[int, int], width: int) -> np.ndarray:
+    """Bool (H, W): True within `width` px of the image edge."""
+    strip = np.ones(shape, bool)
+    strip[width:-width, width:-width] = False
+    return strip
+
+
+def border_touch(mask: np.ndarray) -> float:
+    """Share of the outermost ring of pixels covered by a bool (H, W) mask."""
+    ring = np.concatenate([mask[0, :], mask[-1, :], mask[1:-1, 0], mask[1:-1, -1]])
+    return float(ring.mean())
+
+
+def solidity(mask: np.ndarray) -> float:
+    """Area of a bool (H, W) piece over the area of its convex hull (1.0 = convex)."""
+    points = cv2.findNonZero(mask.astype(np.uint8))
+    if points is None:
+        return 0.0
+    hull_area = cv2.contourArea(cv2.convexHull(points))
+    # The hull runs through pixel centres, so it misses half a pixel all round.
+    return float(min(1.0, mask.sum() / max(hull_area + 0.5 * cv2.arcLength(cv2.convexHull(points), True), 1.0)))
+
+
+def to_lab(bgr: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) BGR -> float32 (H, W, 3) Lab (L 0..100, a/b about -127..127)."""
+    return cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+
+
+def _quadratic_design(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """float64 (N, 6) design matrix [1, x, y, x^2, xy, y^2] for coordinates in 0..1."""
+    return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=1)
+
+
+def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """Distance of every pixel from a smooth background model fitted to the border.
+
+    lab: float32 (H, W, 3); strip: bool (H, W) pixels assumed mostly background.
+    Returns float32 (H, W): weighted Lab distance to the fitted background colour
+    divided by the border's noise level (about 1 = typical background pixel).
+    A quadratic surface per channel follows gradients and vignetting; each
+    round drops the border pixels that fit worst (an object that touches the
+    border) and refits.
+    """
+    h, w = strip.shape
+    ys, xs = np.nonzero(strip)
+    yn, xn = ys / max(h - 1, 1), xs / max(w - 1, 1)
+    design = _quadratic_design(yn, xn)
+    values = lab[ys, xs].astype(np.float64)
+    weights = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
+    keep = np.ones(len(ys), bool)
+    for _ in range(rounds):
+        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        residual = np.linalg.norm((values - design @ coef) * weights, axis=1)
+        # Keep the best-fitting 75% plus anything within 3x their median.
+        cut = max(np.quantile(residual[keep], 0.75), 3 * np.median(residual[keep]))
+        keep = residual <= cut
+    # 1.6 x the median residual is about the 90th percentile of clean noise,
+    # and stays put when a quarter of the border is really object.
+    noise = max(1.6 * float(np.median(residual[keep])), MIN_NOISE)
+    gy, gx = np.mgrid[0:h, 0:w]
+    full = _quadratic_design(gy.ravel() / max(h - 1, 1), gx.ravel() / max(w - 1, 1))
+    model = (full @ coef).reshape(h, w, 3)
+    distance = np.linalg.norm((lab - model) * weights, axis=2)
+    return (distance / noise).astype(np.float32)
+
+
+def seed_labels(distance: np.ndarray, strip: np.ndarray, fg_level: float = 2.5, bg_level: float = 1.5) -> np.ndarray:
+    """GrabCut seed labels, uint8 (H, W) of cv2.GC_* values, from `background_distance`.
+
+    Border pixels that fit the background are sure background; elsewhere pixels
+    beyond `fg_level` are probable foreground, the rest probable background.
+    """
+    labels = np.where(distance > fg_level, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    labels[strip & (distance <= bg_level)] = cv2.GC_BGD
+    return labels
+
+
+def run_grabcut(bgr: np.ndarray, labels: np.ndarray | None = None, rect: tuple[int, int, int, int] | None = None,
+                iterations: int = 4) -> np.ndarray:
+    """GrabCut seeded by `labels` (uint8 GC_* (H, W)) or by `rect` (x, y, w, h).
+
+    bgr: uint8 (H, W, 3). Returns bool (H, W) foreground. The OpenCV RNG is
+    reseeded first so the GMM initialisation, and so the result, does not depend
+    on what ran before. Raises cv2.error when a seed has no foreground or no
+    background pixels.
+    """
+    cv2.setRNGSeed(12345)
+    bgd = np.zeros((1, 65), np.float64)
+    fgd = np.zeros((1, 65), np.float64)
+    if rect is not None:
+        mask = np.zeros(bgr.shape[:2], np.uint8)
+        cv2.grabCut(bgr, mask, tuple(int(v) for v in rect), bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
+    else:
+        mask = labels.copy()
+        cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Bool (H, W) mask with every enclosed hole filled.
+
+    Litter objects are solid; holes GrabCut leaves inside them are labels or
+    highlights that matched the background colour.
+    """
+    padded = np.pad(mask, 1).astype(np.uint8)
+    outside = padded.copy()
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 1)
+    holes = outside[1:-1, 1:-1] == 0
+    return mask | holes
+
+
+def clean_mask(mask: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Open a bool (H, W) mask by a disc of `radius` (drops specks, thin bridges), then fill holes."""
+    if radius > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc).astype(bool)
+    return fill_holes(mask)
+
+
+def split_pieces(mask: np.ndarray, min_share: float) -> tuple[list[np.ndarray], int]:
+    """Connected pieces of a bool (H, W) mask, largest first.
+
+    Pieces under `min_share` of the image are specks and dropped. Returns the
+    bool (H, W) masks of the kept pieces and the number of specks dropped.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    minimum = min_share * mask.size
+    order = sorted(range(1, count), key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    pieces = [labels == i for i in order if stats[i, cv2.CC_STAT_AREA] >= minimum]
+    return pieces, (count - 1) - len(pieces)
+
+
+def upsample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bool (h, w) working-size mask -> bool (H, W) at full size with smooth edges.
+
+    Bilinear upsampling plus a blur about one working pixel wide, thresholded at
+    0.5, turns the staircase of the small mask into a smooth outline.
+    """
+    height, width = shape
+    if mask.shape == (height, width):
+        return mask.copy()
+    scale = height / mask.shape[0]
+    soft = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    sigma = max(0.5, scale / 2)
+    soft = cv2.GaussianBlur(soft, (0, 0), sigma)
+    return soft >= 0.5
+
+
+def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
+    """Bool (H, W) mask -> uint8 (H, W) alpha ramping across the edge over `feather` px each side.
+
+    The ramp is centred on the mask outline (alpha 128 on the edge), so
+    thresholding the alpha at 128 gives the mask back; pixels farther than
+    `feather` px from the edge are exactly 0 or 255.
+    """
+    if feather <= 0:
+        return np.where(mask, 255, 0).astype(np.uint8)
+    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    # distanceTransform gives 1 for the pixels next to the edge; shift to centre the edge at 0.
+    signed = np.where(mask, inside - 0.5, -(outside - 0.5))
+    alpha = np.clip(0.5 + signed / (2.0 * feather), 0.0, 1.0)
+    return np.round(alpha * 255).astype(np.uint8)
+
+
+def tight_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the pixels with alpha > 0 in a uint8 (H, W) alpha; (0, 0, 0, 0) if none."""
+    points = cv2.findNonZero((alpha > 0).astype(np.uint8))
+    if points is None:
+        return 0, 0, 0, 0
+    x, y, w, h = cv2.boundingRect(points)
+    return int(x), int(y), int(w), int(h)
+
+
+def cut_out(bgr: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Crop uint8 (H, W, 3) BGR and (H, W) alpha to the tight box; returns (h, w, 4) BGRA and the box."""
+    x, y, w, h = tight_box(alpha)
+    bgra = np.dstack([bgr[y:y + h, x:x + w], alpha[y:y + h, x:x + w]])
+    return np.ascontiguousarray(bgra), (x, y, w, h)
+
+
+def gate(area_share: float, touch: float, solid: float, params) -> str:
+    """The quality-gate reason for a piece ('' = passes); `params` is a CropParams."""
+    if area_share < params.min_area:
+        return TOO_SMALL
+    if area_share > params.max_area:
+        return TOO_LARGE
+    if touch > params.max_border_touch:
+        return BORDER
+    if solid < params.min_solidity:
+        return FRAGMENTED
+    return ""
+
+
+# --- masks for one photo --------------------------------------------------------
+
+def auto_mask(bgr: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
+    """Automatic foreground of a uint8 (H, W, 3) photo at working size.
+
+    Returns (bool (h, w) mask, scale from full to working size). An empty mask
+    means no foreground was found.
+    """
+    scale = working_scale(bgr.shape, work_size)
+    small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    strip = border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
+    distance = background_distance(to_lab(small), strip)
+    labels = seed_labels(distance, strip)
+    probable_fg = int((labels == cv2.GC_PR_FGD).sum())
+    if probable_fg < 0.001 * labels.size:
+        return np.zeros(small.shape[:2], bool), scale
+    mask = run_grabcut(small, labels)
+    return clean_mask(mask), scale
+
+
+def box_mask(bgr: np.ndarray, box: tuple[int, int, int, int], work_size: int) -> tuple[np.ndarray, float]:
+    """Foreground inside a user box (x, y, w, h in full-size px) by GrabCut's rectangle mode.
+
+    Returns (bool (h, w) working-size mask: the largest piece inside the box, scale).
+    """
+    scale = working_scale(bgr.shape, work_size)
+    small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    x0 = int(np.clip(np.floor(box[0] * scale), 0, sw - 1))
+    y0 = int(np.clip(np.floor(box[1] * scale), 0, sh - 1))
+    x1 = int(np.clip(np.ceil((box[0] + box[2]) * scale), x0 + 1, sw))
+    y1 = int(np.clip(np.ceil((box[1] + box[3]) * scale), y0 + 1, sh))
+    mask = clean_mask(run_grabcut(small, rect=(x0, y0, x1 - x0, y1 - y0)))
+    pieces, _ = split_pieces(mask, 0.0)
+    return (pieces[0] if pieces else np.zeros((sh, sw), bool)), scale
+
+
+# --- one photo ------------------------------------------------------------------
+
+def _measure(piece: np.ndarray, method: str) -> Candidate:
+    """Statistics of a bool working-size piece as an (unfinished) Candidate."""
+    return Candidate(method=method, area_share=float(piece.mean()), border_touch=border_touch(piece),
+                     solidity=solidity(piece))
+
+
+def _finish(candidate: Candidate, bgr: np.ndarray, alpha: np.ndarray) -> Candidate:
+    """Attach the BGRA cut-out, its box and area for a full-size uint8 alpha."""
+    candidate.image, (candidate.x, candidate.y, candidate.w, candidate.h) = cut_out(bgr, alpha)
+    candidate.area = int((alpha >= 128).sum())
+    return candidate
+
+
+def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int, int]] | None = None) -> list[Candidate]:
+    """All candidate cut-outs of one photo, accepted and rejected.
+
+    image: uint8 (H, W, 3) BGR or (H, W, 4) BGRA, or None (unreadable).
+    params: a CropParams. boxes: user boxes (x, y, w, h) for this photo, if any.
+    Accepted candidates carry the BGRA cut-out; the largest `max_pieces`
+    passing pieces are accepted, others rejected with a reason.
+    """
+    if image is None or image.ndim != 3 or min(image.shape[:2]) < 8:
+        return [Candidate(method="", status="rejected", reason=UNREADABLE)]
+    bgr = np.ascontiguousarray(image[:, :, :3])
+    alpha = real_alpha(image)
+    full_shape = bgr.shape[:2]
+
+    if alpha is not None:
+        method = "alpha"
+        scale = 1.0
+        pieces, _ = split_pieces(alpha >= 128, params.min_piece)
+    elif boxes:
+        method = "box"
+        pieces, scale = [], 1.0
+        for box in boxes:
+            try:
+                piece, scale = box_mask(bgr, box, params.work_size)
+            except cv2.error:
+                pieces.append(None)
+                continue
+            pieces.append(piece if piece.any() else None)
+    else:
+        method = "auto"
+        try:
+            mask, scale = auto_mask(bgr, params.work_size)
+        except cv2.error:
+            return [Candidate(method=method, status="rejected", reason=GRABCUT_FAILED)]
+        pieces, _ = split_pieces(mask, params.min_piece)
+
+    if not any(p is not None for p in pieces):
+        return [Candidate(method=method, status="rejected", reason=NO_FOREGROUND)]
+    too_many = method == "auto" and len(pieces) > params.max_components
+
+    candidates = []
+    accepted = 0
+    for piece in pieces:
+        if piece is None:
+            candidates.append(Candidate(method=method, status="rejected", reason=NO_FOREGROUND))
+            continue
+        candidate = _measure(piece, method)
+        reason = FRAGMENTED if too_many else gate(candidate.area_share, candidate.border_touch, candidate.solidity, params)
+        if not reason and accepted >= params.max_pieces:
+            reason = MAX_PIECES
+        if reason:
+            candidates.append(candidate.reject(reason))
+            continue
+        accepted += 1
+        if method == "alpha":
+            # Keep the photo's own soft edge: the alpha near this piece, nothing of the others.
+            near = cv2.dilate(piece.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            piece_alpha = np.where(near, alpha, 0).astype(np.uint8)
+        else:
+            piece_alpha = feather_alpha(upsample_mask(piece, full_shape), params.feather)
+        candidates.append(_finish(candidate, bgr, piece_alpha))
+    return candidates
+
+
+# --- user boxes -----------------------------------------------------------------
+
+def read_boxes(path: str | Path) -> dict[str, list[tuple[int, int, int, int]]]:
+    """Read a boxes CSV (columns image, x, y, w, h; pixels of the photo) into {image name: [boxes]}.
+
+    `image` is the photo's file name (or its stem). A missing file, missing
+    columns, or a value that is not a whole number >= 0 (w, h >= 1) is a
+    one-line UserError naming the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"crop.boxes: file not found: {path}")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"crop.boxes: {path} is not a readable CSV: {str(error).splitlines()[0]}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("image", "x", "y", "w", "h") if c not in table.columns]
+    if missing:
+        raise UserError(f"crop.boxes: {path} lacks column(s) {', '.join(missing)} (need image,x,y,w,h)")
+    boxes: dict[str, list[tuple[int, int, int, int]]] = {}
+    for row_number, row in enumerate(table.itertuples(index=False), start=2):
+        name = str(row.image).strip()
+        if not name:
+            raise UserError(f"crop.boxes: {path} line {row_number}: empty image name")
+        try:
+            values = tuple(int(float(str(getattr(row, c)).strip())) for c in ("x", "y", "w", "h"))
+        except ValueError:
+            raise UserError(f"crop.boxes: {path} line {row_number}: x, y, w, h must be numbers") from None
+        if values[0] < 0 or values[1] < 0 or values[2] < 1 or values[3] < 1:
+            raise UserError(f"crop.boxes: {path} line {row_number}: need x, y >= 0 and w, h >= 1")
+        boxes.setdefault(name, []).append(values)
+    return boxes
+
+
+def boxes_for(boxes: dict[str, list], file_name: str) -> list[tuple[int, int, int, int]] | None:
+    """The user boxes listed for a photo file, by name or stem; None if none."""
+    return boxes.get(file_name) or boxes.get(Path(file_name).stem)
+
+
+# --- measuring against a true mask ----------------------------------------------
+
+def paste_alpha(candidates: list[Candidate], shape: tuple[int, int]) -> np.ndarray:
+    """Union of accepted cut-outs' alpha >= 128 placed back at their boxes: bool (H, W)."""
+    canvas = np.zeros(shape, bool)
+    for c in candidates:
+        if c.status == "accepted" and c.image is not None:
+            canvas[c.y:c.y + c.h, c.x:c.x + c.w] |= c.image[:, :, 3] >= 128
+    return canvas
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool (H, W) masks (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)

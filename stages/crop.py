@@ -1,0 +1,129 @@
+"""Stage crop@KEY: cut the trash objects out of one query's kept photos.
+
+Reads  data/clean/trash/KEY/ (kept photos + kept.csv)
+Writes data/cutouts/KEY/      RGBA cut-outs <stem>_<n>.png + cutouts.csv
+       metrics/crop/KEY.json  counts, acceptance rate, mean area, reasons
+       plots/cutouts/KEY.png  contact sheet of the cut-outs on a checkerboard
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from deeptrash.cli import run_stage
+from deeptrash.crop import UNREADABLE, boxes_for, crop_photo, read_boxes
+from deeptrash.errors import UserError
+from deeptrash.io import atomic_write_csv, atomic_write_json, read_image, require_dir, staged_dir, write_image
+from deeptrash.params import load_params
+from deeptrash.plots import contact_sheet
+
+log = logging.getLogger("crop")
+
+COLUMNS = ["file", "source", "x", "y", "w", "h", "area", "method", "status", "reason",
+           "area_share", "border_touch", "solidity"]
+SHEET_MAX = 64  # cut-outs shown on the contact sheet
+
+
+def read_kept(folder: Path) -> list[str]:
+    """File names listed in `folder/kept.csv` (the filter stage's list of kept photos)."""
+    kept_csv = folder / "kept.csv"
+    if not kept_csv.is_file():
+        raise UserError(f"{kept_csv} not found (run the filter stage: dvc repro filter_trash)")
+    try:
+        kept = pd.read_csv(kept_csv, dtype={"file": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        # The filter writes a header even when it keeps nothing; an empty file is no photos.
+        return []
+    if "file" not in kept.columns:
+        raise UserError(f"{kept_csv} has no 'file' column")
+    return [name for name in kept["file"].dropna().astype(str) if name]
+
+
+def crop_folder(folder: Path, out: Path, params, boxes: dict) -> tuple[pd.DataFrame, list]:
+    """Crop every kept photo of `folder`, writing accepted cut-outs into `out`.
+
+    Returns the cutouts table (one row per candidate) and the first SHEET_MAX
+    cut-out images (uint8 BGRA) for the contact sheet.
+    """
+    rows, sheet_images = [], []
+    for name in tqdm(read_kept(folder), desc=f"crop {folder.name}", unit="photo"):
+        path = folder / Path(name).name
+        image = read_image(path)
+        for n, candidate in enumerate(crop_photo(image, params, boxes_for(boxes, path.name))):
+            file = ""
+            if candidate.status == "accepted":
+                file = f"{path.stem}_{n}.png"
+                write_image(out / file, candidate.image)
+                if len(sheet_images) < SHEET_MAX:
+                    sheet_images.append(candidate.image)
+            rows.append({"file": file, "source": path.name, "x": candidate.x, "y": candidate.y, "w": candidate.w,
+                         "h": candidate.h, "area": candidate.area, "method": candidate.method,
+                         "status": candidate.status, "reason": candidate.reason,
+                         "area_share": round(candidate.area_share, 4),
+                         "border_touch": round(candidate.border_touch, 4),
+                         "solidity": round(candidate.solidity, 4)})
+    return pd.DataFrame(rows, columns=COLUMNS), sheet_images
+
+
+def summarise(table: pd.DataFrame) -> dict:
+    """Metrics for metrics/crop/KEY.json from the cutouts table."""
+    ok = table[table.status == "accepted"]
+    photos = table.source.nunique()
+    photos_with_cutout = ok.source.nunique()
+    return {
+        "photos": int(photos),
+        "unreadable": int((table.reason == UNREADABLE).sum()),
+        "candidates": int(len(table)),
+        "cutouts": int(len(ok)),
+        "rejected": int((table.status == "rejected").sum()),
+        "rejected_by_reason": {k: int(v) for k, v in sorted(Counter(table.reason[table.status == "rejected"]).items())},
+        "by_method": {k: int(v) for k, v in sorted(Counter(ok.method).items())},
+        "acceptance_rate": round(len(ok) / len(table), 4) if len(table) else 0.0,
+        "photos_with_cutout_rate": round(photos_with_cutout / photos, 4) if photos else 0.0,
+        "mean_area_share": round(float(ok.area_share.mean()), 4) if len(ok) else 0.0,
+        "mean_area_px": round(float(ok.area.mean()), 1) if len(ok) else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.crop",
+        description="Cut trash objects out of data/clean/trash/KEY/ into RGBA PNGs in data/cutouts/KEY/ "
+                    "(automatic GrabCut, the photo's own alpha, or crop.boxes).")
+    parser.add_argument("key", help="trash query key from params.yaml (scrape.trash)")
+    args = parser.parse_args(argv)
+
+    params = load_params()
+    if args.key not in params.scrape.trash:
+        known = ", ".join(sorted(params.scrape.trash))
+        raise UserError(f"unknown trash query key {args.key!r} (params.yaml scrape.trash has: {known})")
+    folder = require_dir(Path("data/clean/trash") / args.key, "filtered photos")
+    boxes = read_boxes(params.crop.boxes) if params.crop.boxes else {}
+
+    started = time.perf_counter()
+    with staged_dir(Path("data/cutouts") / args.key) as out:
+        table, sheet_images = crop_folder(folder, out, params.crop, boxes)
+        atomic_write_csv(out / "cutouts.csv", table)
+    seconds = time.perf_counter() - started
+
+    metrics = summarise(table)
+    atomic_write_json(Path("metrics/crop") / f"{args.key}.json", metrics)
+    shown = table[table.status == "accepted"].head(SHEET_MAX)
+    sheet = contact_sheet(sheet_images, list(shown.file), columns=8, tile=128,
+                          title=f"{args.key}: {metrics['cutouts']} cut-outs from {metrics['photos']} photos")
+    write_image(Path("plots/cutouts") / f"{args.key}.png", sheet)
+
+    log.info("%s: %d cut-outs from %d photos in %.1f s; rejected %s", args.key, metrics["cutouts"],
+             metrics["photos"], seconds, metrics["rejected_by_reason"] or "none")
+    if metrics["cutouts"] == 0:
+        log.warning("%s: no cut-outs; synthesize will have no objects from this query", args.key)
+
+
+if __name__ == "__main__":
+    run_stage(main)
