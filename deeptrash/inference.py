@@ -16,6 +16,7 @@ Two ways to handle a photo larger than S (:func:`predict_probabilities`):
 """
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -88,7 +89,7 @@ def load_model(path: str | Path):
     if not path.is_file():
         raise UserError(f"model not found: {path} (train one first: dvc repro train)")
     try:
-        from deeptrash import model as model_module
+        model_module = importlib.import_module("deeptrash.model")
     except ModuleNotFoundError as error:
         if error.name != "deeptrash.model":
             raise

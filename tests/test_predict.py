@@ -1,0 +1,167 @@
+"""Prediction on photos of any size: resize and tile modes, and the predict CLI.
+
+The model here is tiny and known: a 1x1 convolution that says "trash" where a
+pixel is strongly red (sigmoid(0.1 R - 0.1 G - 0.1 B - 5)), so the expected
+mask of any drawn photo is known exactly.
+"""
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deeptrash import inference, metrics
+from deeptrash.errors import UserError
+from stages import predict
+
+IMAGE_SIZE = 64
+RED = (0, 0, 230)      # BGR
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    layer = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    model = keras.Model(inputs, layer(inputs))
+    layer.set_weights([np.array([0.1, -0.1, -0.1], np.float32).reshape(1, 1, 3, 1), np.array([-5.0], np.float32)])
+    folder = tmp_path_factory.mktemp("models")
+    model.save(folder / "segmenter.keras")
+    (folder / "meta.json").write_text(json.dumps({"image_size": IMAGE_SIZE}))
+    return folder / "segmenter.keras"
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    return inference.load_model(model_path)
+
+
+def scene(height, width, boxes):
+    """Grey-green photo with red boxes (y0, y1, x0, x1); returns (image, true bool mask)."""
+    image = np.full((height, width, 3), (90, 120, 100), np.uint8)
+    truth = np.zeros((height, width), bool)
+    for y0, y1, x0, x1 in boxes:
+        image[y0:y1, x0:x1] = RED
+        truth[y0:y1, x0:x1] = True
+    return image, truth
+
+
+def test_model_size_from_meta_and_loading_errors(model_path, model, tmp_path):
+    assert inference.model_image_size(model_path, model) == IMAGE_SIZE
+    with pytest.raises(UserError, match="model not found"):
+        inference.load_model(tmp_path / "missing.keras")
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="could not load model"):
+        inference.load_model(tmp_path / "broken.keras")
+
+
+def test_resize_and_tile_modes_find_the_objects(model):
+    image, truth = scene(300, 500, [(20, 120, 30, 200), (200, 280, 350, 480)])
+    for mode in ("resize", "tile"):
+        probs = inference.predict_probabilities(model, image, IMAGE_SIZE, mode=mode, tile_size=128, overlap=0.25)
+        assert probs.shape == (300, 500) and probs.dtype == np.float32
+        assert 0.0 <= probs.min() and probs.max() <= 1.0
+        assert metrics.iou(truth, probs >= 0.5) > 0.9, mode   # edges blur at 64 px
+
+
+def test_tile_mode_keeps_a_thin_object_that_resize_loses(model):
+    # A 3-px line in a 2000 px photo shrinks to a fraction of a pixel at 64 px.
+    image, truth = scene(1200, 2000, [(600, 603, 100, 1900)])
+    resized = inference.predict_probabilities(model, image, IMAGE_SIZE, mode="resize") >= 0.5
+    tiled = inference.predict_probabilities(model, image, IMAGE_SIZE, mode="tile", tile_size=96, overlap=0.25) >= 0.5
+    assert metrics.recall(truth, tiled) > 0.9
+    assert metrics.recall(truth, resized) < 0.5
+
+
+def test_tiles_cover_the_photo_with_overlap():
+    assert inference.tile_origins(100, 128, 0.25) == [0]
+    origins = inference.tile_origins(1000, 256, 0.25)
+    assert origins[0] == 0 and origins[-1] == 1000 - 256
+    steps = np.diff(origins)
+    assert steps.max() <= 192 and steps.min() > 0     # never a gap, overlap >= 25 %
+    window = inference.blend_window(8, 12)
+    assert window.shape == (8, 12) and window.min() > 0 and window[4, 6] > 10 * window[0, 0]
+
+
+def test_bad_mode_is_an_error(model):
+    with pytest.raises(ValueError, match="mode"):
+        inference.predict_probabilities(model, np.zeros((10, 10, 3), np.uint8), IMAGE_SIZE, mode="zoom")
+
+
+def test_predict_cli_big_photo_and_corrupt_file(model_path, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    big, big_truth = scene(3000, 4000, [(500, 1500, 1000, 2500)])
+    cv2.imwrite(str(photos / "a_big.jpg"), big)
+    small, _ = scene(50, 90, [(0, 25, 0, 45)])
+    cv2.imwrite(str(photos / "c_small.png"), small)
+    (photos / "b_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    out = tmp_path / "out"
+    predict.main([str(photos), str(tmp_path / "nowhere.jpg"), "--out", str(out), "--model", str(model_path),
+                  "--params", str(tmp_path / "no_params.yaml")])
+
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert list(table["file"].map(lambda f: f.split("/")[-1])) == ["a_big.jpg", "b_corrupt.jpg", "c_small.png", "nowhere.jpg"]
+    errors = dict(zip(table["file"].map(lambda f: f.split("/")[-1]), table["error"]))
+    assert errors["a_big.jpg"] == "" and errors["c_small.png"] == ""
+    assert "unreadable" in errors["b_corrupt.jpg"] and errors["nowhere.jpg"] == "not found"
+
+    mask = cv2.imread(str(out / "a_big_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (3000, 4000) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 255}
+    assert metrics.iou(big_truth, mask) > 0.95
+    big_row = table[table["mask"] == "a_big_mask.png"].iloc[0]
+    assert (big_row["width"], big_row["height"]) == (4000, 3000)
+    assert float(big_row["trash_fraction"]) == pytest.approx(big_truth.mean(), abs=0.01)
+    assert int(big_row["pieces"]) == 1
+    overlay = cv2.imread(str(out / "a_big_overlay.jpg"))
+    assert overlay.shape == (3000, 4000, 3)
+    assert cv2.imread(str(out / "c_small_mask.png"), cv2.IMREAD_UNCHANGED).shape == (50, 90)
+    assert not (out / "b_corrupt_mask.png").exists()
+
+
+def test_exif_rotated_jpeg_gives_mask_as_displayed(model_path, tmp_path):
+    # Stored 120 wide x 60 high, red block in the stored top-left corner.
+    stored, _ = scene(60, 120, [(0, 30, 0, 40)])
+    pil = Image.fromarray(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB))
+    exif = pil.getexif()
+    exif[0x0112] = 6          # "rotate 90 clockwise to display"
+    pil.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    out = tmp_path / "out"
+    predict.main([str(tmp_path / "phone.jpg"), "--out", str(out), "--model", str(model_path), "--mode", "tile",
+                  "--tile-size", "64", "--params", str(tmp_path / "none.yaml")])
+    mask = cv2.imread(str(out / "phone_mask.png"), cv2.IMREAD_UNCHANGED)
+    displayed_truth = np.rot90(stored[:, :, 2] > 200, k=-1)     # clockwise: top-left -> top-right
+    assert mask.shape == (120, 60) == displayed_truth.shape
+    assert metrics.iou(displayed_truth, mask) > 0.9
+
+
+def test_defaults_come_from_params_yaml(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 1\nevaluate:\n  threshold: 0.8\n  mode: tile\n  tile_size: 512\n")
+    defaults = predict.evaluate_defaults(params)
+    assert (defaults.threshold, defaults.mode, defaults.tile_size) == (0.8, "tile", 512)
+    assert predict.evaluate_defaults(tmp_path / "absent.yaml").threshold == 0.5
+    params.write_text("evaluate:\n  mode: zoom\n")
+    with pytest.raises(UserError, match="evaluate.mode"):
+        predict.evaluate_defaults(params)
+
+
+def test_help_and_bad_arguments(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        predict.main(["--help"])
+    assert exited.value.code == 0 and "--tile-size" in capsys.readouterr().out
+    with pytest.raises(UserError, match="threshold"):
+        predict.main(["x.jpg", "--out", str(tmp_path), "--threshold", "1.5", "--params", str(tmp_path / "n.yaml")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="no photos"):
+        predict.main([str(empty), "--out", str(tmp_path / "o"), "--params", str(tmp_path / "n.yaml")])
+
+
+def test_output_names_stay_distinct(tmp_path):
+    names = predict.output_stems([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png", tmp_path / "y.jpg"])
+    assert names == ["x", "x_2", "y"]
