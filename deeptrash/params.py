@@ -62,13 +62,29 @@ class ScrapeParams(Section):
 # --- filter ---------------------------------------------------------------
 
 class KindFilterParams(Section):
+    """Quality limits for one kind of photo (see deeptrash/filter.py for each check)."""
+
     min_width: int = Field(128, ge=1)
     min_height: int = Field(128, ge=1)
     max_aspect: float = Field(2.5, ge=1.0)
-    min_sharpness: float = Field(20.0, ge=0)
-    max_text_score: float = Field(0.5, ge=0, le=1)
+    # cleanvision's blurry score (0 = featureless, 1 = crisp); lower is rejected.
+    min_sharpness: float = Field(0.29, ge=0, le=1)
+    # deeptrash.text.text_score above this is a text overlay.
+    max_text_score: float = Field(0.4, ge=0, le=1)
     transparency: Literal["keep", "reject"] = "reject"
+    # An alpha channel counts when at least this share of pixels is not opaque.
+    min_alpha_share: float = Field(0.01, gt=0, le=1)
     near_duplicates: bool = True
+    # cleanvision perceptual-hash size for near duplicates (smaller = looser).
+    near_duplicate_hash_size: int = Field(8, ge=2, le=32)
+    # cleanvision thresholds on its 0..1 scores (lower score = worse).
+    dark_threshold: float = Field(0.32, ge=0, le=1)
+    light_threshold: float = Field(0.05, ge=0, le=1)
+    low_information_threshold: float = Field(0.3, ge=0, le=1)
+    grayscale: Literal["keep", "reject"] = "reject"
+    # Reject photos far smaller than the rest of their query (cleanvision's
+    # odd-size IQR rule; unusually large photos are kept); 0 turns it off.
+    odd_size_iqr_factor: float = Field(3.0, ge=0)
 
 
 class FilterParams(Section):
