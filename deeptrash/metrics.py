@@ -227,3 +227,30 @@ def sweep_scores(counts: np.ndarray, thresholds: np.ndarray = DEFAULT_THRESHOLDS
         scores = scores_from_counts(Counts(int(tp), int(fp), int(fn), int(tn)))
         rows.append({"threshold": float(t), **{k: scores[k] for k in ("precision", "recall", "iou", "dice", "accuracy")}})
     return rows
+
+
+class Extremes:
+    """Keep the `n` highest- and `n` lowest-scoring items seen (e.g. images by IoU).
+
+    `offer(score, name, make)` calls `make()` only when the item gets in, so
+    expensive payloads (overlay pictures) are built for few images. Ties are
+    broken by name, so the choice does not depend on the order of arrival.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.best: list[tuple[float, str, object]] = []
+        self.worst: list[tuple[float, str, object]] = []
+
+    def offer(self, score: float, name: str, make) -> None:
+        if self.n <= 0:
+            return
+        best_in = len(self.best) < self.n or (score, name) > self.best[-1][:2]
+        worst_in = len(self.worst) < self.n or (score, name) < self.worst[-1][:2]
+        if not (best_in or worst_in):
+            return
+        payload = make()
+        if best_in:
+            self.best = sorted(self.best + [(score, name, payload)], key=lambda e: (e[0], e[1]), reverse=True)[: self.n]
+        if worst_in:
+            self.worst = sorted(self.worst + [(score, name, payload)], key=lambda e: (e[0], e[1]))[: self.n]

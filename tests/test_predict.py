@@ -5,6 +5,7 @@ pixel is strongly red (sigmoid(0.1 R - 0.1 G - 0.1 B - 5)), so the expected
 mask of any drawn photo is known exactly.
 """
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ from deeptrash.errors import UserError
 from stages import predict
 
 IMAGE_SIZE = 64
+REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
 RED = (0, 0, 230)      # BGR
 
 
