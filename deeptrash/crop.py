@@ -132,7 +132,7 @@ def _quadratic_design(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=1)
 
 
-def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 3) -> np.ndarray:
+def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Distance of every pixel from a smooth background model fitted to the border.
 
     lab: float32 (H, W, 3); strip: bool (H, W) pixels assumed mostly background.
@@ -148,13 +148,19 @@ def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 3) -> 
     design = _quadratic_design(yn, xn)
     values = lab[ys, xs].astype(np.float64)
     weights = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
-    keep = np.ones(len(ys), bool)
-    for _ in range(rounds):
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+    # Start from the median colour (robust while the background is over half
+    # the border) and trust only the better-fitting half; a least-squares fit
+    # on every border pixel would bend towards an object on the border.
+    residual = np.linalg.norm((values - np.median(values, axis=0)) * weights, axis=1)
+    keep = residual <= np.median(residual)
+    for round_ in range(rounds):
+        # Plane first, then the quadratic surface, each on the previous round's inliers.
+        terms = 3 if round_ == 0 else 6
+        coef = np.zeros((6, 3))
+        coef[:terms], *_ = np.linalg.lstsq(design[keep, :terms], values[keep], rcond=None)
         residual = np.linalg.norm((values - design @ coef) * weights, axis=1)
-        # Keep the best-fitting 75% plus anything within 3x their median.
-        cut = max(np.quantile(residual[keep], 0.75), 3 * np.median(residual[keep]))
-        keep = residual <= cut
+        # With a good fit the median residual is background noise; 3x it separates the object.
+        keep = residual <= 3 * max(float(np.median(residual)), 1e-3)
     # 1.6 x the median residual is about the 90th percentile of clean noise,
     # and stays put when a quarter of the border is really object.
     noise = max(1.6 * float(np.median(residual[keep])), MIN_NOISE)
@@ -281,6 +287,20 @@ def cut_out(bgr: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, tuple[int, 
     return np.ascontiguousarray(bgra), (x, y, w, h)
 
 
+def piece_soft_alpha(alpha: np.ndarray, piece: np.ndarray, reach: int = 8) -> np.ndarray:
+    """The photo's own alpha (uint8 (H, W)) for one piece, soft edge included.
+
+    piece: bool (H, W), part of alpha >= 128. Keeps the translucent pixels
+    (alpha > 0) connected to the piece within `reach` px of it, and nothing of
+    the other pieces.
+    """
+    _, soft_labels = cv2.connectedComponents((alpha > 0).astype(np.uint8), connectivity=8)
+    own = np.isin(soft_labels, np.unique(soft_labels[piece]))
+    size = 2 * reach + 1
+    near = cv2.dilate(piece.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return np.where(own & near.astype(bool), alpha, 0).astype(np.uint8)
+
+
 def gate(area_share: float, touch: float, solid: float, params) -> str:
     """The quality-gate reason for a piece ('' = passes); `params` is a CropParams."""
     if area_share < params.min_area:
@@ -401,9 +421,7 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
             continue
         accepted += 1
         if method == "alpha":
-            # Keep the photo's own soft edge: the alpha near this piece, nothing of the others.
-            near = cv2.dilate(piece.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-            piece_alpha = np.where(near, alpha, 0).astype(np.uint8)
+            piece_alpha = piece_soft_alpha(alpha, piece)
         else:
             piece_alpha = feather_alpha(upsample_mask(piece, full_shape), params.feather)
         candidates.append(_finish(candidate, bgr, piece_alpha))

@@ -45,14 +45,14 @@ def read_kept(folder: Path) -> list[str]:
     return [name for name in kept["file"].dropna().astype(str) if name]
 
 
-def crop_folder(folder: Path, out: Path, params, boxes: dict) -> tuple[pd.DataFrame, list]:
-    """Crop every kept photo of `folder`, writing accepted cut-outs into `out`.
+def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) -> tuple[pd.DataFrame, list]:
+    """Crop the photos `names` of `folder`, writing accepted cut-outs into `out`.
 
     Returns the cutouts table (one row per candidate) and the first SHEET_MAX
     cut-out images (uint8 BGRA) for the contact sheet.
     """
     rows, sheet_images = [], []
-    for name in tqdm(read_kept(folder), desc=f"crop {folder.name}", unit="photo"):
+    for name in tqdm(names, desc=f"crop {folder.name}", unit="photo"):
         path = folder / Path(name).name
         image = read_image(path)
         for n, candidate in enumerate(crop_photo(image, params, boxes_for(boxes, path.name))):
@@ -104,11 +104,12 @@ def main(argv: list[str] | None = None) -> None:
         known = ", ".join(sorted(params.scrape.trash))
         raise UserError(f"unknown trash query key {args.key!r} (params.yaml scrape.trash has: {known})")
     folder = require_dir(Path("data/clean/trash") / args.key, "filtered photos")
+    names = read_kept(folder)
     boxes = read_boxes(params.crop.boxes) if params.crop.boxes else {}
 
     started = time.perf_counter()
     with staged_dir(Path("data/cutouts") / args.key) as out:
-        table, sheet_images = crop_folder(folder, out, params.crop, boxes)
+        table, sheet_images = crop_folder(folder, names, out, params.crop, boxes)
         atomic_write_csv(out / "cutouts.csv", table)
     seconds = time.perf_counter() - started
 
