@@ -56,7 +56,7 @@ def test_model_size_from_meta_and_loading_errors(model_path, model, tmp_path):
     with pytest.raises(UserError, match="model not found"):
         inference.load_model(tmp_path / "missing.keras")
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="could not load model"):
+    with pytest.raises(UserError, match="load"):
         inference.load_model(tmp_path / "broken.keras")
 
 
@@ -167,3 +167,18 @@ def test_help_and_bad_arguments(capsys, tmp_path):
 def test_output_names_stay_distinct(tmp_path):
     names = predict.output_stems([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png", tmp_path / "y.jpg"])
     assert names == ["x", "x_2", "y"]
+
+
+def test_the_project_segmenter_round_trips_through_inference(tmp_path):
+    """The real model contract: save, load with inference.load_model, predict at any photo size."""
+    model_module = pytest.importorskip("deeptrash.model")
+    segmenter = model_module.build_segmenter("mobilenet_v3_small")
+    segmenter.save(tmp_path / "segmenter.keras")
+    (tmp_path / "meta.json").write_text(json.dumps({"image_size": 64}))
+    loaded = inference.load_model(tmp_path / "segmenter.keras")
+    size = inference.model_image_size(tmp_path / "segmenter.keras", loaded)
+    image, _ = scene(90, 150, [(10, 40, 10, 60)])
+    for mode in ("resize", "tile"):
+        probs = inference.predict_probabilities(loaded, image, size, mode=mode, tile_size=64, overlap=0.25)
+        assert probs.shape == (90, 150) and np.isfinite(probs).all()
+        assert 0.0 <= probs.min() and probs.max() <= 1.0
