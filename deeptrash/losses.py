@@ -1,0 +1,65 @@
+"""Loss and metrics for one-channel litter masks.
+
+The model outputs sigmoid probabilities float32 (B, H, W, 1); targets are
+float32 (B, H, W, 1) with values 0 or 1. Litter is small and many images have
+none, so plain cross-entropy is content with "all background": a soft Dice
+term, computed over the whole batch so empty masks do not blow it up, pushes
+the overlap up.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="deeptrash")
+class BceDiceLoss(keras.losses.Loss):
+    """``bce_weight * BCE + dice_weight * (1 - soft Dice)``; scalar per batch.
+
+    BCE is the mean over pixels; soft Dice = (2 * sum(p * t) + smooth) /
+    (sum(p) + sum(t) + smooth) over the batch. Both inputs may be any float
+    dtype; the loss is computed in float32.
+    """
+
+    def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0,
+                 name: str = "bce_dice", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.bce_weight = float(bce_weight)
+        self.dice_weight = float(dice_weight)
+        self.smooth = float(smooth)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        y_pred = ops.cast(y_pred, "float32")
+        total = ops.zeros(())
+        if self.bce_weight:
+            bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred, from_logits=False))
+            total = total + self.bce_weight * bce
+        if self.dice_weight:
+            total = total + self.dice_weight * (1.0 - soft_dice(y_true, y_pred, self.smooth))
+        # Keras reduces per-sample losses; a batch-level value is broadcast so
+        # the mean reduction returns it unchanged.
+        return ops.broadcast_to(total, ops.shape(y_true)[:1])
+
+    def get_config(self):
+        return {**super().get_config(), "bce_weight": self.bce_weight,
+                "dice_weight": self.dice_weight, "smooth": self.smooth}
+
+
+def soft_dice(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice coefficient over all pixels of the batch: float32 scalar in (0, 1]."""
+    intersection = ops.sum(y_true * y_pred)
+    return (2.0 * intersection + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
+
+
+def segmentation_metrics(threshold: float = 0.5) -> list[keras.metrics.Metric]:
+    """IoU of the litter class, precision and recall, all at `threshold`.
+
+    Names (and so Keras log keys) are ``iou``, ``precision``, ``recall``;
+    validation adds the ``val_`` prefix.
+    """
+    return [
+        keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold, name="iou"),
+        keras.metrics.Precision(thresholds=threshold, name="precision"),
+        keras.metrics.Recall(thresholds=threshold, name="recall"),
+    ]

@@ -1,0 +1,189 @@
+"""Train the litter segmenter on the synthetic composites.
+
+Reads ``data/synth/{train,val}/{images,masks}``; writes
+
+- ``models/segmenter.keras``: the weights of the epoch with the best
+  validation IoU (load with ``deeptrash.model.load_segmenter``);
+- ``models/meta.json``: image size, backbone, threshold and the input/output
+  contract;
+- ``models/export/``: a TensorFlow SavedModel (``model.export``) whose
+  ``serve`` signature takes float32 (B, H, W, 3) RGB 0..255 and returns
+  (B, H, W, 1) probabilities. SavedModel rather than TFLite: it serves as is
+  from TF Serving / ``tf.saved_model.load`` at any multiple-of-32 size, keeps
+  float32/mixed-precision numerics, and converts to TFLite later if needed
+  (``tf.lite.TFLiteConverter.from_saved_model``), while a TFLite file fixes
+  one input size and adds a lossy conversion step to every training run;
+- ``metrics/train.json``: best and final validation IoU/precision/recall/loss,
+  epochs run, training images per second, seconds;
+- ``dvclive/``: per-epoch curves (``dvc plots show dvclive/plots/metrics``).
+
+dvclive is told not to write dvc.yaml, not to save a DVC experiment and not to
+report to DVC Studio (no network) unless DVC_STUDIO_TOKEN is set; inside
+``dvc repro``/``dvc exp run`` it only logs files.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from deeptrash.cli import run_stage
+from deeptrash.errors import UserError
+from deeptrash.io import atomic_write_json, read_image, require_dir, staged_dir
+from deeptrash.params import load_params
+
+log = logging.getLogger("train")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.train",
+        description="Train the DeepLabV3Plus litter segmenter on data/synth (settings: params.yaml train:).",
+    )
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--synth", default="data/synth", help="folder with train/ and val/ (default: %(default)s)")
+    parser.add_argument("--models", default="models", help="output folder for the model (default: %(default)s)")
+    parser.add_argument("--metrics", default="metrics/train.json", help="metrics JSON (default: %(default)s)")
+    parser.add_argument("--dvclive", default="dvclive", help="dvclive log folder (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def is_chief(strategy) -> bool:
+    """True where outputs are written: single process, or worker 0 / the chief of a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def open_dvclive(folder: str, params: dict):
+    """A dvclive logger that stays local: no dvc.yaml edits, no experiment commit, no Studio."""
+    if not os.environ.get("DVC_STUDIO_TOKEN"):
+        os.environ.setdefault("DVC_STUDIO_OFFLINE", "true")
+    from dvclive import Live
+
+    live = Live(dir=folder, save_dvc_exp=False, dvcyaml=None, report=None, monitor_system=False)
+    live.log_params(params)
+    return live
+
+
+def first_image_side(split_dir: Path) -> int:
+    """The longer side of the first training image (synth writes squares)."""
+    from deeptrash.dataset import list_split
+
+    first = list_split(split_dir).images[0]
+    image = read_image(first)
+    if image is None:
+        raise UserError(f"{first}: cannot be decoded")
+    return int(max(image.shape[:2]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    params = load_params(args.params)
+    cfg = params.train
+    synth = require_dir(args.synth, "synthetic data")
+
+    # TensorFlow is imported only now, so --help and param errors stay fast.
+    from deeptrash import dataset as ds
+    from deeptrash import model as seg
+
+    strategy = seg.choose_strategy()  # first TF call: multi-worker needs that
+    policy = seg.configure_runtime(params.seed, cfg.precision, cfg.deterministic)
+    train_files, val_files = ds.list_split(synth / "train"), ds.list_split(synth / "val")
+    side = first_image_side(synth / "train")
+    size = ds.model_size(side)
+    if size != side:
+        log.warning("images are %d px; resized to %d px (a multiple of 32) for the model", side, size)
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size < replicas:
+        raise UserError(f"train.batch_size: {cfg.batch_size} is smaller than the {replicas} devices in use")
+    log.info("training on %d images, validating on %d, %d px, batch %d over %d device(s), %s",
+             len(train_files), len(val_files), size, cfg.batch_size, replicas, policy)
+
+    train_data = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=params.seed,
+                                 cache=cfg.cache, deterministic=cfg.deterministic)
+    val_data = ds.make_dataset(val_files, size, cfg.batch_size, training=False, seed=params.seed,
+                               cache=cfg.cache, deterministic=cfg.deterministic)
+    steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
+
+    with strategy.scope():
+        model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum)
+        seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
+                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+
+    chief = is_chief(strategy)
+    extra = []
+    if chief:
+        from dvclive.keras import DVCLiveCallback
+
+        live = open_dvclive(args.dvclive, {"seed": params.seed, **cfg.model_dump()})
+        extra.append(DVCLiveCallback(live=live))
+    callbacks = seg.training_callbacks(cfg.batch_size, cfg.early_stopping, extra)
+    throughput, keep_best = callbacks[0], callbacks[1]
+
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    seconds = time.perf_counter() - started
+    curves = history.history
+    epochs_run = len(curves.get("loss", []))
+    if keep_best.best_epoch < 0:
+        raise UserError("training produced no finite validation IoU (diverged?); try a lower train.learning_rate")
+    best = keep_best.best_logs
+    # Steady-state speed: the first epoch also pays for tracing the graph.
+    rates = throughput.per_epoch[1:] or throughput.per_epoch
+    metrics = {
+        "val_iou": best["val_iou"],
+        "val_precision": best["val_precision"],
+        "val_recall": best["val_recall"],
+        "val_loss": best["val_loss"],
+        "train_loss": best["loss"],
+        "best_epoch": keep_best.best_epoch + 1,
+        "final_val_iou": float(curves["val_iou"][-1]),
+        "final_loss": float(curves["loss"][-1]),
+        "first_loss": float(curves["loss"][0]),
+        "epochs_run": epochs_run,
+        "images_per_s": float(statistics.median(rates)),
+        "seconds": round(seconds, 1),
+        "image_size": size,
+        "train_images": len(train_files),
+        "val_images": len(val_files),
+        "replicas": replicas,
+        "precision": policy,
+    }
+    log.info("best val IoU %.3f at epoch %d of %d (%.0f s, %.1f images/s)", metrics["val_iou"],
+             metrics["best_epoch"], epochs_run, seconds, metrics["images_per_s"])
+
+    meta = {
+        "image_size": size,
+        "backbone": cfg.backbone if not cfg.preset else type(model.backbone).__name__,
+        "preset": cfg.preset,
+        "threshold": 0.5,
+        "input": "float32 (B, H, W, 3) RGB 0..255; H, W multiples of 32",
+        "output": "float32 (B, H, W, 1) sigmoid probability of litter",
+        "export": "export/ (TensorFlow SavedModel, signature 'serve')",
+        "bn_momentum": cfg.bn_momentum,
+        "best_epoch": metrics["best_epoch"],
+        "val_iou": metrics["val_iou"],
+    }
+    models_dir = args.models if chief else tempfile.mkdtemp(prefix="deeptrash-worker-")
+    with staged_dir(models_dir) as out:
+        model.save(out / "segmenter.keras")
+        model.export(str(out / "export"), format="tf_saved_model", verbose=False)
+        atomic_write_json(out / "meta.json", meta)
+    if chief:
+        atomic_write_json(args.metrics, metrics)
+        log.info("wrote %s/segmenter.keras, %s/export, %s", args.models, args.models, args.metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)
