@@ -67,16 +67,17 @@ class KindFilterParams(Section):
     min_width: int = Field(128, ge=1)
     min_height: int = Field(128, ge=1)
     max_aspect: float = Field(2.5, ge=1.0)
-    # cleanvision's blurry score (0 = featureless, 1 = crisp); lower is rejected.
-    min_sharpness: float = Field(0.29, ge=0, le=1)
+    # RMS Laplacian at 256 px (deeptrash.filter.sharpness); lower is blurry.
+    min_sharpness: float = Field(4.0, ge=0)
     # deeptrash.text.text_score above this is a text overlay.
     max_text_score: float = Field(0.4, ge=0, le=1)
     transparency: Literal["keep", "reject"] = "reject"
     # An alpha channel counts when at least this share of pixels is not opaque.
     min_alpha_share: float = Field(0.01, gt=0, le=1)
     near_duplicates: bool = True
-    # cleanvision perceptual-hash size for near duplicates (smaller = looser).
+    # Perceptual hash (hash_size**2 bits) and how many bits near duplicates may differ in.
     near_duplicate_hash_size: int = Field(8, ge=2, le=32)
+    near_duplicate_distance: int = Field(4, ge=0)
     # cleanvision thresholds on its 0..1 scores (lower score = worse).
     dark_threshold: float = Field(0.32, ge=0, le=1)
     light_threshold: float = Field(0.05, ge=0, le=1)
@@ -102,6 +103,7 @@ class CropParams(Section):
     feather: int = Field(2, ge=0, le=50)
     boxes: str | None = None
     work_size: int = Field(256, ge=32, le=4096)
+    iterations: int = Field(3, ge=1, le=20)
     min_piece: float = Field(0.005, ge=0, lt=1)
     min_solidity: float = Field(0.5, ge=0, le=1)
     max_components: int = Field(8, ge=1, le=1000)
