@@ -237,14 +237,17 @@ def _tint(image_bgr: np.ndarray, where: np.ndarray, colour: tuple[int, int, int]
 def overlay_errors(image_bgr: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     """Photo with true positives green, false positives red, false negatives blue.
 
-    image_bgr: uint8 (H, W, 3); truth, pred: (H, W) masks (non-zero = trash).
-    Returns a new uint8 (H, W, 3) BGR image.
+    The outline of the truth is drawn in white, so a miss stays visible on a
+    blue sky. image_bgr: uint8 (H, W, 3); truth, pred: (H, W) masks
+    (non-zero = trash). Returns a new uint8 (H, W, 3) BGR image.
     """
     truth, pred = truth.astype(bool), pred.astype(bool)
     out = image_bgr[:, :, :3].copy()
     _tint(out, truth & pred, TP_COLOUR, alpha)
     _tint(out, pred & ~truth, FP_COLOUR, alpha)
     _tint(out, truth & ~pred, FN_COLOUR, alpha)
+    contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, round(max(truth.shape) / 500)))
     return out
 
 

@@ -182,3 +182,19 @@ def test_the_project_segmenter_round_trips_through_inference(tmp_path):
         probs = inference.predict_probabilities(loaded, image, size, mode=mode, tile_size=64, overlap=0.25)
         assert probs.shape == (90, 150) and np.isfinite(probs).all()
         assert 0.0 <= probs.min() and probs.max() <= 1.0
+
+
+def test_error_overlay_colours():
+    image = np.full((20, 20, 3), 100, np.uint8)
+    truth = np.zeros((20, 20), bool)
+    pred = np.zeros((20, 20), bool)
+    truth[2:10, 2:10] = True     # left half found, right half missed
+    pred[2:10, 2:6] = True
+    pred[14:18, 14:18] = True    # false alarm
+    out = inference.overlay_errors(image, truth, pred)
+    found, false, missed = out[5, 4], out[16, 16], out[5, 8]
+    assert found[1] > found[0] and found[1] > found[2]          # green
+    assert false[2] > false[0] and false[2] > false[1]          # red (BGR)
+    assert missed[0] > missed[1] and missed[0] > missed[2]      # blue
+    assert tuple(out[2, 5]) == (255, 255, 255)                  # truth outline
+    assert tuple(out[0, 0]) == (100, 100, 100)                  # untouched elsewhere
