@@ -90,3 +90,19 @@ def test_missing_validation_set_is_a_user_error(workdir):
     shutil.rmtree(workdir / "data/synth/val/masks")
     with pytest.raises(UserError, match="validation"):
         evaluate.main([])
+
+
+def test_stage_command_prints_one_line_error(workdir):
+    import subprocess
+    import sys
+
+    from tests.test_predict import REPO_PARAMS as params_file
+
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["evaluate"]["real"] = "missing_labels"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {"PYTHONPATH": str(params_file.parent), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "stages.evaluate"], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "error: evaluate.real: missing_labels not found"

@@ -109,3 +109,18 @@ def test_sweep_matches_direct_thresholding():
         assert row["precision"] == pytest.approx(pooled["precision"])
     recalls = [row["recall"] for row in rows]
     assert recalls == sorted(recalls, reverse=True)   # higher threshold, less found
+
+
+def test_extremes_keep_best_and_worst_and_build_few_payloads():
+    built = []
+    keeper = metrics.Extremes(2)
+    scores = {"a": 0.5, "b": 0.9, "c": 0.1, "d": 0.7, "e": 0.3, "f": 0.5}
+    for name, score in scores.items():
+        keeper.offer(score, name, lambda name=name: built.append(name) or name.upper())
+    assert [(s, n) for s, n, _ in keeper.best] == [(0.9, "b"), (0.7, "d")]
+    assert [(s, n) for s, n, _ in keeper.worst] == [(0.1, "c"), (0.3, "e")]
+    assert [p for _, _, p in keeper.best] == ["B", "D"]
+    assert "f" not in built          # neither among the best nor the worst when offered
+    none = metrics.Extremes(0)
+    none.offer(1.0, "x", lambda: pytest.fail("payload built although nothing is kept"))
+    assert none.best == [] and none.worst == []
