@@ -113,8 +113,13 @@ def model_image_size(model_path: str | Path, model=None) -> int:
             size = int(json.loads(meta_path.read_text())["image_size"])
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"{meta_path}: no usable image_size ({error})") from None
-        if size < 32 or size % 32:
-            raise UserError(f"{meta_path}: image_size {size} must be a multiple of 32")
+        if size < 1:
+            raise UserError(f"{meta_path}: image_size {size} must be positive")
+        if size % 32:
+            # The network halves the size five times: feed it the next multiple of 32.
+            rounded = -(-size // 32) * 32
+            log.warning("%s: image_size %d is not a multiple of 32; using %d", meta_path, size, rounded)
+            return rounded
         return size
     shape = getattr(model, "input_shape", None) if model is not None else None
     if shape and len(shape) == 4 and shape[1] and shape[1] == shape[2]:

@@ -53,6 +53,14 @@ def scene(height, width, boxes):
 
 def test_model_size_from_meta_and_loading_errors(model_path, model, tmp_path):
     assert inference.model_image_size(model_path, model) == IMAGE_SIZE
+    (tmp_path / "meta.json").write_text(json.dumps({"image_size": 100}))
+    assert inference.model_image_size(tmp_path / "m.keras") == 128        # next multiple of 32
+    (tmp_path / "meta.json").write_text(json.dumps({"backbone": "x"}))
+    with pytest.raises(UserError, match="image_size"):
+        inference.model_image_size(tmp_path / "m.keras")
+    (tmp_path / "meta.json").unlink()
+    with pytest.raises(UserError, match="meta.json"):
+        inference.model_image_size(tmp_path / "m.keras", model)            # input (None, None, 3)
     with pytest.raises(UserError, match="model not found"):
         inference.load_model(tmp_path / "missing.keras")
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
