@@ -321,3 +321,27 @@ def test_stage_missing_input_and_unknown_key_are_user_errors(tmp_path, monkeypat
     with pytest.raises(UserError, match="kept.csv"):
         main(["plastic_bottle"])
     assert not (tmp_path / "data/cutouts").exists()
+
+
+# --- quality on the demo engine's photos (true masks known) -----------------------------
+
+DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter", "candy wrapper litter",
+                "cigarette butt litter")
+
+
+def test_demo_photos_are_cut_out_with_median_iou_over_0_9():
+    from deeptrash.demo import demo_photos
+    from deeptrash.io import decode_image
+
+    ious, methods = [], set()
+    for query in DEMO_QUERIES:
+        for photo in demo_photos("trash", query, 6, seed=11, size=256, junk_share=0.0):
+            assert photo.junk is None and photo.truth is not None
+            image = decode_image(photo.data)
+            cands = crop.crop_photo(image, PARAMS)
+            methods.update(c.method for c in cands)
+            ious.append(crop.iou(crop.paste_alpha(cands, photo.truth.shape), photo.truth > 127))
+    assert len(ious) == 30 and methods == {"auto"}
+    assert np.median(ious) >= 0.9
+    # And no photo is a total miss: the worst still overlaps its object well.
+    assert np.min(ious) >= 0.5, sorted(ious)[:5]
