@@ -516,9 +516,10 @@ def _table_background(rng, h, w) -> np.ndarray:
         image = np.broadcast_to(image, (h, w, 3)).copy()
     elif style == "wood":
         light = _pick(rng, [bgr(190, 140, 95), bgr(215, 175, 125), bgr(150, 100, 65), bgr(225, 200, 160)])
-        grain = value_noise(rng, h, w, h / 30, octaves=3, aspect=12.0)
-        rings = 0.5 + 0.5 * np.sin(grain * rng.uniform(3, 6) + np.linspace(0, rng.uniform(10, 30), h)[:, None])
-        image = light * (0.75 + 0.25 * rings)[:, :, None]
+        # Broad, soft grain: thin dark streaks in rows would read as print to the text filter.
+        grain = value_noise(rng, h, w, h / 12, octaves=2, aspect=8.0)
+        rings = 0.5 + 0.5 * np.sin(grain * rng.uniform(2, 3) + np.linspace(0, rng.uniform(4, 10), h)[:, None])
+        image = light * (0.88 + 0.12 * rings)[:, :, None]
         plank = int(h / rng.uniform(2.5, 5))
         seams = (np.arange(h) + rng.integers(plank)) % plank < max(1, h // 200)
         image[seams] *= 0.55
@@ -783,7 +784,7 @@ def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
     if kind == "water":
         streaks = value_noise(rng, h, w, 1.5, octaves=3, aspect=12.0)
         water = jitter_colour(rng, bgr(50, 80, 90), 0.15)
-        return water * 0.5 + sky_colour * 0.4 + (0.05 * streaks + 0.02 * low)[:, :, None]
+        return water * 0.5 + sky_colour * 0.4 + (0.03 * streaks + 0.02 * low)[:, :, None]
     if kind in ("rock", "gravel", "pavement", "forest_floor"):
         cell = {"rock": h / 6, "gravel": 5.0, "pavement": 18.0, "forest_floor": 4.0}[kind]
         if kind == "pavement" and rng.random() < 0.5:  # square slabs with straight joints
@@ -873,7 +874,7 @@ def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -
     ground = _ground(rng, grounds, ground_h, w, horizon_colour, bool(words & {"trail", "path"}))
     # Haze near the horizon, darker towards the camera, lit by the sky's tint.
     depth = np.linspace(0, 1, ground_h, dtype=np.float32)[:, None, None]
-    haze = 0.35 * (1 - depth) ** 3
+    haze = 0.5 * (1 - depth) ** 2.5
     ground = ground * tint * (0.8 + 0.25 * depth ** 0.5) * (1 - haze) + horizon_colour * haze
     image[horizon_y:] = ground
     if horizon == "sea":
@@ -1050,7 +1051,7 @@ def _render_junk(kind: str, query: str, index: int, seed: int, size: int, junk_s
         nw, nh = max(4, round(w * scale)), max(4, round(h * scale))
         return _resize(image, nw, nh), _resize_mask(truth, nw, nh), ".jpg", quality
     if name == "blurry":
-        sigma = max(h, w) * rng.uniform(0.012, 0.025)
+        sigma = max(h, w) * rng.uniform(0.015, 0.03)
         if rng.random() < 0.3:  # camera shake: motion blur along a line
             k = max(3, int(sigma * 4)) | 1
             kernel = np.zeros((k, k), np.float32)
