@@ -206,3 +206,13 @@ def test_error_overlay_colours():
     assert missed[0] > missed[1] and missed[0] > missed[2]      # blue
     assert tuple(out[2, 5]) == (255, 255, 255)                  # truth outline
     assert tuple(out[0, 0]) == (100, 100, 100)                  # untouched elsewhere
+
+
+def test_tile_blending_has_no_seams(model):
+    # A uniform photo gives the same probability in every tile: the blend
+    # (weights normalised per pixel) must reproduce it everywhere, edges included.
+    image = np.full((333, 517, 3), (40, 60, 120), np.uint8)     # BGR: R=120 -> logit -2
+    expected = 1 / (1 + np.exp(-(0.1 * 120 - 0.1 * 60 - 0.1 * 40 - 5)))
+    probs = inference.predict_probabilities(model, image, IMAGE_SIZE, mode="tile", tile_size=100, overlap=0.3)
+    assert probs.shape == (333, 517)
+    np.testing.assert_allclose(probs, expected, rtol=1e-4)
