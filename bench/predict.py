@@ -82,7 +82,7 @@ def main() -> None:
     print(f"{'resize mode':42s} {resize:8.1f} ms per photo  ({resize / call:.2f}x the model call)")
     print(f"{'baseline: tile mode, batch 1':42s} {tile_one:8.1f} ms per photo  ({tile_one / n_tiles:.1f} ms per tile)")
     print(f"{'tile mode, batch 8':42s} {tile:8.1f} ms per photo  ({tile / n_tiles:.1f} ms per tile, "
-          f"{tile_one / tile:.2f}x faster than batch 1)")
+          f"speed-up over batch 1: {tile_one / tile:.2f}x)")
 
 
 if __name__ == "__main__":
