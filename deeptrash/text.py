@@ -44,6 +44,8 @@ MIN_CONTRAST = 28        # grey levels a stroke must stand out by (0-255)
 MIN_CHAR_HEIGHT = 8      # px at working size
 MAX_CHAR_HEIGHT_SHARE = 0.2  # of the photo height
 MIN_CHARS = 3            # characters on a line
+MIN_PIECES = 3           # separate components on a line (one long blob is not print)
+MIN_LINE_WIDTH = 0.2    # share of photo width below which a line's evidence shrinks
 WIDE_LINE = 0.25         # share of photo width that makes a line an overlay by itself
 EDGE_BAND = 0.15         # share of height/width next to an edge where overlays sit
 MAX_CANDIDATES = 4000    # beyond this the map is texture, not print
@@ -196,7 +198,7 @@ def _merge_words(groups: list[np.ndarray], chars: np.ndarray) -> list[np.ndarray
             & (np.abs(grey[:, None] - grey[None, :]) <= 35), 1)
         count, roots = _union_find(len(groups), *np.nonzero(linked))
         groups = [np.concatenate([g for g, r in zip(groups, roots) if r == k]) for k in range(count)]
-    return [g for g in groups if _letters(chars[g]) >= MIN_CHARS]
+    return [g for g in groups if len(g) >= MIN_PIECES and _letters(chars[g]) >= MIN_CHARS]
 
 
 def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> tuple[int, np.ndarray]:
@@ -231,14 +233,17 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     median_h = float(np.median(h))
     n = len(group)
     letters = _letters(chars)
-    # Clutter: other blobs whose centre lies in the line's box grown by most of
-    # a character height above and below (stripes and texture have neighbours
-    # there, a line of print has clear space around it).
+    # Clutter: other blobs whose centre lies in a band around the line, most
+    # of a character height above and below (stripes and texture have
+    # neighbours there, a line of print has clear space around it).
     bx, by, bw, bh = polarity.blobs.T
     cx, cy = bx + bw / 2, by + bh / 2
     margin = 0.8 * median_h
-    inside = (cx >= gx0 - margin / 2) & (cx <= gx1 + margin / 2) & (cy >= gy0 - margin) & (cy <= gy1 + margin)
-    others = max(0, int(inside.sum()) - n)
+    around = (cx >= gx0 - margin / 2) & (cx <= gx1 + margin / 2) & (cy >= gy0 - margin) & (cy <= gy1 + margin)
+    # Blobs inside the line's own box are often pieces of its letters (thin
+    # anti-aliased strokes break up); only the band around it is counted.
+    within = (cx >= gx0) & (cx <= gx1) & (cy >= gy0) & (cy <= gy1)
+    others = int((around & ~within).sum())
     clutter = others / (others + n)
     # Baseline: most characters of a line end on the same row (descenders aside).
     bottoms = y + h
@@ -249,7 +254,7 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     chars_term = min(1.0, (letters - 2) / 5)
     shape_term = 1.0 if (line_w >= 2.0 * median_h and line_h <= 2.5 * median_h) else 0.3
     baseline_term = float(np.clip((on_baseline - 0.25) / 0.35, 0, 1))
-    clutter_term = float(np.clip((0.7 - clutter) / 0.4, 0, 1))
+    clutter_term = float(np.clip((0.55 - clutter) / 0.35, 0, 1))
     colour_term = float(np.clip(1 - (grey_spread - 10) / 25, 0, 1))
     evidence = chars_term * shape_term * baseline_term * clutter_term * colour_term
     near_edge = (
@@ -258,6 +263,9 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     )
     if not (line_w >= WIDE_LINE * width or near_edge):
         evidence *= 0.5
+    # A few blobs in a row over a short stretch happen in any texture (rows of
+    # cobbles, pebbles): print too short to read is not worth a rejection.
+    evidence *= float(np.clip(line_w / (MIN_LINE_WIDTH * width), 0, 1))
     return TextLine(int(gx0), int(gy0), int(line_w), int(line_h), letters, float(evidence),
                     clutter=round(clutter, 3), on_baseline=round(on_baseline, 3),
                     grey_spread=round(grey_spread, 1))
