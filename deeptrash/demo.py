@@ -137,8 +137,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def add_sensor_noise(rng: np.random.Generator, image: np.ndarray, sigma: float) -> np.ndarray:
     """Camera-like noise on a float 0..1 image (keeps clean photos sharp for the filter)."""
-    noise = rng.normal(0.0, sigma / 255.0, image.shape[:2]).astype(np.float32)
-    return image + noise[:, :, None] * np.float32(0.8) + rng.normal(0, sigma / 600.0, image.shape).astype(np.float32)
+    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    noise *= np.float32(sigma / 255.0)
+    return image + noise
 
 
 # --- shading ---------------------------------------------------------------
@@ -767,7 +768,7 @@ def _cells(rng, h, w, cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
     """A flat (top-down) ground texture, float32 (H, W, 3) 0..1."""
-    fine = value_noise(rng, h, w, 1.5, octaves=1)
+    fine = rng.standard_normal((h, w), dtype=np.float32)  # per-pixel grain
     low = value_noise(rng, h, w, h / 3, octaves=3)
     if kind == "grass":
         blades = value_noise(rng, h, w, 5.0, octaves=2, aspect=0.25)
@@ -786,7 +787,7 @@ def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
         water = jitter_colour(rng, bgr(50, 80, 90), 0.15)
         return water * 0.5 + sky_colour * 0.4 + (0.03 * streaks + 0.02 * low)[:, :, None]
     if kind in ("rock", "gravel", "pavement", "forest_floor"):
-        cell = {"rock": h / 6, "gravel": 5.0, "pavement": 18.0, "forest_floor": 4.0}[kind]
+        cell = {"rock": h / 6, "gravel": 5.0, "pavement": 18.0, "forest_floor": 3.0}[kind]
         if kind == "pavement" and rng.random() < 0.5:  # square slabs with straight joints
             ys, xs = np.mgrid[0:h, 0:w]
             slab = int(cell * rng.uniform(1.2, 2.0))
@@ -807,7 +808,7 @@ def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
         table = np.clip(table * rng.uniform(1 - spread_, 1 + spread_, (4096, 1)) + rng.normal(0, spread_ / 4, (4096, 3)), 0, 1)
         cells = table[ids % 4096]
         bumps = 1 - 0.35 * best if kind in ("gravel", "forest_floor") else 1 - 0.1 * best
-        gap = {"rock": 0.75, "gravel": 0.45, "pavement": 0.7, "forest_floor": 0.5}[kind]
+        gap = {"rock": 0.75, "gravel": 0.45, "pavement": 0.7, "forest_floor": 0.6}[kind]
         tex = cells * (bumps * (gap + (1 - gap) * edge) + 0.04 * low + 0.03 * fine)[:, :, None]
         if kind == "rock":
             cracks = 1 - 0.4 * smoothstep(0.85, 1.0, 1 - np.abs(value_noise(rng, h, w, h / 6, octaves=3)))
@@ -826,7 +827,7 @@ def _ground(rng, grounds, h, w, sky_colour, trail: bool) -> np.ndarray:
     """Ground seen in perspective, float32 (h, w, 3): textures drawn flat on a
     wider plane, then warped so far features shrink towards the horizon."""
     spread = rng.uniform(2.5, 4.0)
-    th, tw = max(4, int(h * 1.2)), max(4, int(w * spread * 0.6))
+    th, tw = max(4, h), max(4, int(w * spread * 0.5))
     primary = _ground_texture(rng, grounds[0], th, tw, sky_colour)
     if len(grounds) > 1:
         secondary = _ground_texture(rng, grounds[1], th, tw, sky_colour)
@@ -872,6 +873,11 @@ def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -
         horizon_y, ground_h = shore_y, h - shore_y
     words = set(query_words(query))
     ground = _ground(rng, grounds, ground_h, w, horizon_colour, bool(words & {"trail", "path"}))
+    depth = np.linspace(0, 1, ground_h, dtype=np.float32)[:, None]
+    if "grass" in grounds[:2]:  # upright blades in screen space: fine far away, coarse near the camera
+        far = value_noise(rng, ground_h, w, 1.5, octaves=1, aspect=0.35)
+        near = value_noise(rng, ground_h, w, 4.0, octaves=2, aspect=0.25)
+        ground = ground * (1 + 0.1 * (far * (1 - depth) + near * depth))[:, :, None]
     # Haze near the horizon, darker towards the camera, lit by the sky's tint.
     depth = np.linspace(0, 1, ground_h, dtype=np.float32)[:, None, None]
     haze = 0.5 * (1 - depth) ** 2.5
