@@ -91,6 +91,10 @@ def object_homography(width: int, height: int, center: tuple[float, float], long
     rotated by `angle_deg` (counter-clockwise on screen) about its centre, its four
     corners moved by `corner_shift` ((4, 2), in units of `long_side`: a
     perspective warp) and its centre put at `center` (x, y).
+
+    Coordinates are OpenCV's: pixel (i, j) has its centre at (i, j), so a
+    w-wide cut-out spans [-0.5, w - 0.5]; its outer edges (not its edge pixel
+    centres) are what lands on the drawn outline, so masks match exactly.
     """
     scale = long_side / max(width, height)
     half_w, half_h = width * scale / 2, height * scale / 2
@@ -103,7 +107,7 @@ def object_homography(width: int, height: int, center: tuple[float, float], long
     if corner_shift is not None:
         corners = corners + np.asarray(corner_shift, np.float64) * long_side
     corners = corners + np.asarray(center, np.float64)
-    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64) - 0.5
     return cv2.getPerspectiveTransform(source.astype(np.float32), corners.astype(np.float32)).astype(np.float64)
 
 
@@ -119,7 +123,8 @@ def paste_object(image: np.ndarray, coverage: np.ndarray, premult: np.ndarray, h
     """
     height, width = image.shape[:2]
     h, w = premult.shape[:2]
-    corners = cv2.perspectiveTransform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), homography)[0]
+    outline = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32) - 0.5
+    corners = cv2.perspectiveTransform(outline, homography)[0]
     pad = int(math.ceil(3 * feather_sigma)) + 1
     x0 = max(int(math.floor(corners[:, 0].min())) - pad, 0)
     y0 = max(int(math.floor(corners[:, 1].min())) - pad, 0)

@@ -507,11 +507,14 @@ def _encode_task(task: tuple[str, int]) -> tuple[str, int, bytes, bytes, dict]:
 
 
 def _pool_context():
-    # fork is fastest, but forking a process that has started TensorFlow's
-    # threads (e.g. inside a test session) can hang; use forkserver then.
-    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+    """Worker processes start from a fork server, never a fork of this process:
+    forking a process whose other threads (OpenCV's pool, tqdm's monitor,
+    TensorFlow) hold a lock can leave the child waiting on it for ever (seen)."""
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["deeptrash.synth"])  # imported once, in the server
+    return context
 
 
 def _results(index: SourceIndex, params: SynthParams, seed: int, tasks: list[tuple[str, int]],
