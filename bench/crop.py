@@ -142,7 +142,7 @@ def outline_sheet(rows, path: Path, limit: int = 96) -> None:
                 cv2.drawContours(vis, contours, -1, (0, 255, 0), thick)
         reasons = ",".join(c.reason[:8] for c in cands if c.status == "rejected")
         tiles.append(vis)
-        labels.append(f"{name[:16]} {reasons}")
+        labels.append(f"{name[-9:]} {reasons}")
     write_image(path, contact_sheet(tiles, labels, columns=8, tile=150, title=str(path.stem)))
     print(f"  contact sheet: {path}")
 

@@ -48,9 +48,14 @@ FRAGMENTED = "fragmented"
 MAX_PIECES = "max_pieces"
 GRABCUT_FAILED = "grabcut_failed"
 
-# The luminance difference counts half as much as the colour difference: soft
-# shadows on a board change L a lot and a, b little.
+# The luminance difference counts half as much as the colour difference, and
+# about a third when the pixel is darker than the background: soft shadows on a
+# board change L a lot and a, b little.
 LIGHTNESS_WEIGHT = 0.5
+SHADOW_WEIGHT = 0.35
+# Foreground parts closer than about 2 x this share of the working size are one
+# object (striped or two-tone objects whose light parts match the background).
+GAP_SHARE = 0.025
 # Noise floor of the background model, in Lab units: on a perfectly flat
 # rendered background the border noise is ~0 and would make every JPEG ripple
 # look like foreground.
@@ -143,6 +148,13 @@ def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.linalg.solve(gram, design.T @ values)
 
 
+def colour_distance(difference: np.ndarray) -> np.ndarray:
+    """Length of Lab differences (..., 3) -> (...), with L down-weighted (more so when darker: shadows)."""
+    lightness = difference[..., 0]
+    weight = np.where(lightness < 0, SHADOW_WEIGHT, LIGHTNESS_WEIGHT)
+    return np.sqrt((weight * lightness) ** 2 + difference[..., 1] ** 2 + difference[..., 2] ** 2)
+
+
 def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Distance of every pixel from a smooth background model fitted to the border.
 
@@ -158,18 +170,17 @@ def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> 
     yn, xn = ys / max(h - 1, 1), xs / max(w - 1, 1)
     design = _quadratic_design(yn, xn)
     values = lab[ys, xs].astype(np.float64)
-    weights = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
     # Start from the median colour (robust while the background is over half
     # the border) and trust only the better-fitting half; a least-squares fit
     # on every border pixel would bend towards an object on the border.
-    residual = np.linalg.norm((values - np.median(values, axis=0)) * weights, axis=1)
+    residual = colour_distance(values - np.median(values, axis=0))
     keep = residual <= np.median(residual)
     for round_ in range(rounds):
         # Plane first, then the quadratic surface, each on the previous round's inliers.
         terms = 3 if round_ == 0 else 6
         coef = np.zeros((6, 3))
         coef[:terms] = _least_squares(design[keep, :terms], values[keep])
-        residual = np.linalg.norm((values - design @ coef) * weights, axis=1)
+        residual = colour_distance(values - design @ coef)
         # With a good fit the median residual is background noise; 3x it separates the object.
         keep = residual <= 3 * max(float(np.median(residual)), 1e-3)
     # 1.6 x the median residual is about the 90th percentile of clean noise,
@@ -178,7 +189,7 @@ def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> 
     gy, gx = np.mgrid[0:h, 0:w]
     full = _quadratic_design(gy.ravel() / max(h - 1, 1), gx.ravel() / max(w - 1, 1))
     model = (full @ coef).reshape(h, w, 3)
-    distance = np.linalg.norm((lab - model) * weights, axis=2)
+    distance = colour_distance(lab - model)
     return (distance / noise).astype(np.float32)
 
 
@@ -228,12 +239,26 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | holes
 
 
-def clean_mask(mask: np.ndarray, radius: int = 1) -> np.ndarray:
-    """Open a bool (H, W) mask by a disc of `radius` (drops specks, thin bridges), then fill holes."""
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def clean_mask(mask: np.ndarray, radius: int = 1, gap: int = 0) -> np.ndarray:
+    """Tidy a bool (H, W) GrabCut mask; returns bool (H, W).
+
+    Opening by a disc of `radius` drops specks and thin bridges; closing by a
+    disc of `gap` joins parts less than about 2 * gap px apart (the dark
+    stripes of a straw whose light stripes match the background); then
+    holes are filled.
+    """
+    mask = mask.astype(np.uint8)
     if radius > 0:
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc).astype(bool)
-    return fill_holes(mask)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disc(radius))
+    if gap > 0:
+        # Pad so that closing does not glue a piece to the image edge.
+        padded = cv2.copyMakeBorder(mask, gap, gap, gap, gap, cv2.BORDER_CONSTANT, value=0)
+        mask = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, _disc(gap))[gap:-gap, gap:-gap]
+    return fill_holes(mask.astype(bool))
 
 
 def split_pieces(mask: np.ndarray, min_share: float) -> tuple[list[np.ndarray], int]:
@@ -348,7 +373,7 @@ def auto_mask(bgr: np.ndarray, work_size: int, iterations: int = 3) -> tuple[np.
     mask = np.zeros(labels.shape, bool)
     mask[y:y + h, x:x + w] = run_grabcut(np.ascontiguousarray(small[y:y + h, x:x + w]), roi_labels,
                                          iterations=iterations)
-    return clean_mask(mask), scale
+    return clean_mask(mask, gap=max(1, round(GAP_SHARE * max(mask.shape)))), scale
 
 
 def seed_roi(seed: np.ndarray, margin: int) -> tuple[int, int, int, int]:
