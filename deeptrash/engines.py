@@ -187,7 +187,7 @@ def run_folder(sink: ImageSink, folder: str | Path, query: str, count: int) -> N
     for path in matching_files(folder, query):
         if sink.ok_count >= count:
             break
-        url = path.resolve().as_uri()
+        url = path.absolute().as_uri()  # not resolve(): a dangling link keeps its own name
         try:
             size = path.stat().st_size
             if size > sink.max_bytes:
