@@ -174,9 +174,13 @@ def bump(normals: np.ndarray, height: np.ndarray, strength: float) -> np.ndarray
 
 
 def crumple(rng: np.random.Generator, height: int, width: int, cell: float) -> np.ndarray:
-    """Height map of creases: ridged noise (sharp folds), float32 (H, W)."""
+    """Height map of creases: ridged noise (sharp folds), float32 (H, W).
+
+    Scaled with the fold size `cell` (px) so that the slopes, and so the look,
+    do not depend on the resolution the object is drawn at.
+    """
     ridged = 1.0 - np.abs(value_noise(rng, height, width, cell, octaves=3, persistence=0.6))
-    return ridged + 0.5 * value_noise(rng, height, width, cell * 0.5, octaves=2)
+    return (ridged + 0.5 * value_noise(rng, height, width, cell * 0.5, octaves=2)) * np.float32(cell / 32.0)
 
 
 def flat_normals(height: int, width: int) -> np.ndarray:
@@ -287,7 +291,7 @@ def _can(rng, length, crushed):
     rims = (ty < 0.08) | (ty > 0.93)
     albedo[rims] = METAL
     if crushed:
-        normals = bump(normals, crumple(rng, h, w, w / 2.5), 0.35)
+        normals = bump(normals, crumple(rng, h, w, w / 2.5), 0.2)
     specular = np.where(rims, 0.9, 0.6).astype(np.float32)
     return albedo, alpha, normals, specular, 30.0, crushed
 
@@ -328,7 +332,7 @@ def _butt(rng, length, crushed):
     albedo[is_filter & speckle] = filter_colour * 0.75
     albedo[ty < ragged] = jitter_colour(rng, bgr(70, 65, 60))
     albedo[np.abs(ty - filter_start) < 0.012] = jitter_colour(rng, bgr(200, 170, 60))
-    normals = bump(normals, crumple(rng, h, w, w / 2), 0.8 if crushed else 0.4)
+    normals = bump(normals, crumple(rng, h, w, w / 2), 0.3 if crushed else 0.12)
     return albedo, alpha, normals, np.float32(0.08), 8.0, True
 
 
@@ -377,7 +381,10 @@ def _bag(rng, length, crushed):
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         logo = ((xs - w * rng.uniform(0.35, 0.65)) / w) ** 2 + ((ys - h * rng.uniform(0.45, 0.65)) / h) ** 2 < 0.012
         albedo[logo] = _pick(rng, VIVID)
-    normals = bump(normals, crumple(rng, h, w, w / rng.uniform(4, 8)), rng.uniform(2.0, 4.0))
+    # Thin film: broad soft billows with a few sharp creases (ridged noise alone looks like a brain).
+    cell = w / rng.uniform(2.5, 4.5)
+    billows = value_noise(rng, h, w, cell, octaves=4, persistence=0.55) * np.float32(cell / 32.0)
+    normals = bump(normals, billows + 0.35 * crumple(rng, h, w, cell * 0.6), rng.uniform(0.5, 0.9))
     return albedo, alpha, normals, np.float32(0.45), 15.0, True
 
 
