@@ -213,3 +213,28 @@ def test_bad_arguments_give_one_line_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message) as error:
         list(demo_photos(**args))
     assert "\n" not in str(error.value)
+
+
+def test_photos_are_identical_in_a_fresh_process_with_another_hash_seed():
+    """No salted hash() or global state: another interpreter renders the same bytes."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import hashlib\n"
+        "from deeptrash.demo import demo_photos\n"
+        "for kind, query in (('trash', 'soda can'), ('landscape', 'city sidewalk')):\n"
+        "    for p in demo_photos(kind, query, 6, 5, 64, 0.5):\n"
+        "        print(hashlib.sha256(p.data).hexdigest())\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    here = [hashlib.sha256(p.data).hexdigest()
+            for kind, query in (("trash", "soda can"), ("landscape", "city sidewalk"))
+            for p in demo_photos(kind, query, 6, 5, 64, 0.5)]
+    assert result.stdout.split() == here
