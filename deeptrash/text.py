@@ -64,6 +64,7 @@ class TextLine:
     clutter: float = 0.0       # share of blobs around the line that are not its characters
     on_baseline: float = 0.0   # share of characters ending on the common baseline
     grey_spread: float = 0.0   # std of the characters' mean grey levels
+    stroke: float = 0.0        # median stroke width / height of the characters
 
 
 def _working_gray(image: np.ndarray) -> np.ndarray:
@@ -223,6 +224,18 @@ def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> tuple[int, np.nd
     return int(ids.max()) + 1 if n else 0, ids
 
 
+def _stroke_ratio(labels: np.ndarray, label: int, box: np.ndarray) -> float:
+    """Stroke width over height of one component: 2 x its largest inscribed radius / box height.
+
+    Print is drawn with thin strokes (about 0.1-0.25 of the letter height);
+    tree tops, pebbles and blobs are solid (0.3 and more).
+    """
+    x, y, w, h = (int(v) for v in box)
+    mask = np.pad((labels[y:y + h, x:x + w] == label).astype(np.uint8), 1)
+    radius = float(cv2.distanceTransform(mask, cv2.DIST_L2, 3).max())
+    return 2 * radius / max(h, 1)
+
+
 def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int]) -> TextLine:
     """Score one group of linked candidates as a line of print (see module doc)."""
     height, width = shape
@@ -233,6 +246,7 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     median_h = float(np.median(h))
     n = len(group)
     letters = _letters(chars)
+    stroke = float(np.median([_stroke_ratio(polarity.labels, int(c[7]), c[:4]) for c in chars]))
     # Clutter: other blobs whose centre lies in a band around the line, most
     # of a character height above and below (stripes and texture have
     # neighbours there, a line of print has clear space around it).
@@ -256,7 +270,8 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     baseline_term = float(np.clip((on_baseline - 0.25) / 0.35, 0, 1))
     clutter_term = float(np.clip((0.55 - clutter) / 0.35, 0, 1))
     colour_term = float(np.clip(1 - (grey_spread - 10) / 25, 0, 1))
-    evidence = chars_term * shape_term * baseline_term * clutter_term * colour_term
+    stroke_term = float(np.clip((0.62 - stroke) / 0.1, 0, 1))
+    evidence = chars_term * shape_term * baseline_term * clutter_term * colour_term * stroke_term
     near_edge = (
         gy0 < EDGE_BAND * height or gy1 > (1 - EDGE_BAND) * height
         or gx0 < EDGE_BAND * width * 0.5 or gx1 > (1 - EDGE_BAND * 0.5) * width
@@ -268,7 +283,7 @@ def _line_evidence(group: np.ndarray, polarity: _Polarity, shape: tuple[int, int
     evidence *= float(np.clip(line_w / (MIN_LINE_WIDTH * width), 0, 1))
     return TextLine(int(gx0), int(gy0), int(line_w), int(line_h), letters, float(evidence),
                     clutter=round(clutter, 3), on_baseline=round(on_baseline, 3),
-                    grey_spread=round(grey_spread, 1))
+                    grey_spread=round(grey_spread, 1), stroke=round(stroke, 3))
 
 
 def find_text_lines(image: np.ndarray) -> list[TextLine]:
