@@ -3,6 +3,7 @@
     python bench/crop.py                       # demo trash photos (true masks from the demo engine)
     python bench/crop.py --per-query 20 --size 320
     python bench/crop.py --folder /work/shared/real_sources/trash --sheet /tmp/real_cutouts.png
+    python bench/crop.py --no-demo --folder data/clean/trash/KEY --truth data/raw/trash/KEY/truth
 
 Prints, for the demo set, the median and 10th-percentile IoU of the pasted-back
 cut-out alpha (>= 128) against the true mask, the acceptance rate, and
@@ -53,11 +54,12 @@ def demo_set(per_query: int, size: int, seed: int) -> list[tuple[str, np.ndarray
     return photos
 
 
-def folder_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """Photos of `folder` with truth masks from `folder/truth/<stem>.png` where present."""
+def folder_set(folder: Path, truth_dir: Path | None = None) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """Photos of `folder` with truth masks from `truth_dir/<stem>.png` (default `folder/truth/`) where present."""
     photos = []
+    truth_dir = truth_dir or folder / "truth"
     for path in list_images(folder):
-        truth_path = folder / "truth" / f"{path.stem}.png"
+        truth_path = truth_dir / f"{path.stem}.png"
         truth = read_mask(truth_path) if truth_path.is_file() else None
         photos.append((path.stem, read_image(path), None if truth is None else truth > 127))
     return photos
@@ -153,6 +155,8 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=320, help="demo photo long side, px")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--folder", type=Path, help="also run on the photos of this folder (truth/ beside if any)")
+    parser.add_argument("--truth", type=Path, help="folder of true masks <stem>.png for --folder "
+                        "(default FOLDER/truth; e.g. data/raw/trash/KEY/truth for data/clean/trash/KEY)")
     parser.add_argument("--sheet", type=Path, default=Path("/tmp/crop_bench_sheet.png"),
                         help="contact sheet of the --folder run (default %(default)s)")
     parser.add_argument("--demo-sheet", type=Path, help="also write a contact sheet of the demo run here")
@@ -170,7 +174,7 @@ def main(argv=None) -> None:
             worst = sorted(zip(report["ious"], report["rows"]), key=lambda pair: pair[0])
             outline_sheet([(f"{v:.2f} {row[0]}", *row[1:]) for v, row in worst], args.demo_sheet)
     if args.folder:
-        photos = folder_set(args.folder)
+        photos = folder_set(args.folder, args.truth)
         report = run(photos, params, f"folder {args.folder}")
         baseline(photos, params, rect_baseline, "GrabCut from a rectangle 5% inside")
         outline_sheet(report["rows"], args.sheet)
