@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import pandas as pd
+from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from deeptrash.download import ImageSink, SafeImageDownloader
@@ -201,14 +202,21 @@ def run_folder(sink: ImageSink, folder: str | Path, query: str, count: int) -> N
         sink.accept(data, url)
 
 
-def _crawler_kwargs(sink: ImageSink, scrape: ScrapeParams, out_dir: Path) -> dict:
-    return dict(
+def build_crawler(crawler_cls: type, sink: ImageSink, scrape: ScrapeParams, **extra):
+    """An icrawler crawler whose downloader is SafeImageDownloader feeding `sink`."""
+    crawler = crawler_cls(
         downloader_cls=SafeImageDownloader,
         downloader_threads=scrape.threads,
-        storage={"backend": "FileSystem", "root_dir": str(out_dir)},  # unused: the sink writes
+        storage={"backend": "FileSystem", "root_dir": str(sink.out_dir)},  # unused: the sink writes
         log_level=logging.WARNING,
         extra_downloader_args=dict(sink=sink, timeout=scrape.timeout, delay=scrape.delay),
+        **extra,
     )
+    # One pooled connection per thread (requests keeps 10 and warns when more threads share them).
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, scrape.threads + 2))
+    crawler.session.mount("http://", adapter)
+    crawler.session.mount("https://", adapter)
+    return crawler
 
 
 class _ErrorCounter(logging.Handler):
@@ -249,7 +257,7 @@ def run_urls(sink: ImageSink, scrape: ScrapeParams, urls: list[str], count: int)
 
     if not urls:
         return
-    crawler = UrlListCrawler(**_crawler_kwargs(sink, scrape, sink.out_dir))
+    crawler = build_crawler(UrlListCrawler, sink, scrape)
     counter = _ErrorCounter()
     saved = _quiet_icrawler(counter)
     try:
@@ -269,16 +277,15 @@ def crawler_class(engine: str) -> type:
 def run_web(sink: ImageSink, scrape: ScrapeParams, engine: str, query: str, count: int) -> None:
     """Search `engine` for `query` with icrawler's built-in crawler; loud if it finds no links at all."""
     crawler_cls = crawler_class(engine)
-    kwargs = _crawler_kwargs(sink, scrape, sink.out_dir)
     filters = web_filters(engine, scrape.filters)
     counter = _ErrorCounter()
     saved = _quiet_icrawler(counter)
     try:
         if engine == "flickr":
-            crawler = crawler_cls(apikey=os.environ[FLICKR_KEY_ENV], **kwargs)
+            crawler = build_crawler(crawler_cls, sink, scrape, apikey=os.environ[FLICKR_KEY_ENV])
             crawler.crawl(max_num=count, text=query, **filters)
         else:
-            crawler = crawler_cls(**kwargs)
+            crawler = build_crawler(crawler_cls, sink, scrape)
             crawler.crawl(keyword=query, filters=filters or None, max_num=count)
     finally:
         _restore_loggers(saved, counter)
