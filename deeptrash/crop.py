@@ -290,6 +290,31 @@ def upsample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return soft >= 0.5
 
 
+def upsample_region(mask: np.ndarray, shape: tuple[int, int], pad: int = 0) -> tuple[np.ndarray, int, int]:
+    """Like `upsample_mask`, but only over the piece's box (plus `pad` full-size px).
+
+    mask: bool (h, w) working-size piece; shape: the full (H, W). Returns the
+    bool full-size mask of the region and its top-left (x0, y0) in the photo,
+    so a 12-megapixel photo costs no more than its object. The sampling matches
+    cv2.resize (half-pixel centres), so the result equals the full upsample's crop.
+    """
+    height, width = shape
+    fy, fx = height / mask.shape[0], width / mask.shape[1]
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    margin = 2  # working px: room for the blur
+    x0 = max(0, int(np.floor((x - margin) * fx)) - pad)
+    y0 = max(0, int(np.floor((y - margin) * fy)) - pad)
+    x1 = min(width, int(np.ceil((x + w + margin) * fx)) + pad)
+    y1 = min(height, int(np.ceil((y + h + margin) * fy)) + pad)
+    if (fx, fy) == (1.0, 1.0):
+        return mask[y0:y1, x0:x1].copy(), x0, y0
+    map_x = ((np.arange(x0, x1, dtype=np.float32) + 0.5) / fx - 0.5)[None, :].repeat(y1 - y0, axis=0)
+    map_y = ((np.arange(y0, y1, dtype=np.float32) + 0.5) / fy - 0.5)[:, None].repeat(x1 - x0, axis=1)
+    soft = cv2.remap(mask.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    soft = cv2.GaussianBlur(soft, (0, 0), max(0.5, fy / 2))
+    return soft >= 0.5, x0, y0
+
+
 def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     """Bool (H, W) mask -> uint8 (H, W) alpha ramping across the edge over `feather` px each side.
 
@@ -418,9 +443,11 @@ def _measure(piece: np.ndarray, method: str) -> Candidate:
                      solidity=solidity(piece))
 
 
-def _finish(candidate: Candidate, bgr: np.ndarray, alpha: np.ndarray) -> Candidate:
-    """Attach the BGRA cut-out, its box and area for a full-size uint8 alpha."""
-    candidate.image, (candidate.x, candidate.y, candidate.w, candidate.h) = cut_out(bgr, alpha)
+def _finish(candidate: Candidate, bgr: np.ndarray, alpha: np.ndarray, x0: int = 0, y0: int = 0) -> Candidate:
+    """Attach the BGRA cut-out, its box and area for a uint8 alpha covering `bgr` from (x0, y0) on."""
+    h, w = alpha.shape
+    candidate.image, (x, y, candidate.w, candidate.h) = cut_out(bgr[y0:y0 + h, x0:x0 + w], alpha)
+    candidate.x, candidate.y = x + x0, y + y0
     candidate.area = int((alpha >= 128).sum())
     return candidate
 
@@ -433,8 +460,10 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
     Accepted candidates carry the BGRA cut-out; the largest `max_pieces`
     passing pieces are accepted, others rejected with a reason.
     """
-    if image is None or image.ndim != 3 or min(image.shape[:2]) < 8:
+    if image is None or image.ndim != 3:
         return [Candidate(method="", status="rejected", reason=UNREADABLE)]
+    if min(image.shape[:2]) < 8:
+        return [Candidate(method="", status="rejected", reason=TOO_SMALL)]
     bgr = np.ascontiguousarray(image[:, :, :3])
     alpha = real_alpha(image)
     full_shape = bgr.shape[:2]
@@ -480,10 +509,10 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
             continue
         accepted += 1
         if method == "alpha":
-            piece_alpha = piece_soft_alpha(alpha, piece)
+            candidates.append(_finish(candidate, bgr, piece_soft_alpha(alpha, piece)))
         else:
-            piece_alpha = feather_alpha(upsample_mask(piece, full_shape), params.feather)
-        candidates.append(_finish(candidate, bgr, piece_alpha))
+            region, x0, y0 = upsample_region(piece, full_shape, pad=params.feather + 1)
+            candidates.append(_finish(candidate, bgr, feather_alpha(region, params.feather), x0, y0))
     return candidates
 
 

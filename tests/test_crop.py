@@ -87,6 +87,22 @@ def test_one_object_is_cut_tightly_with_high_iou():
     assert abs(cut.x - xs.min()) <= 3 and abs(cut.y - ys.min()) <= 3
 
 
+def test_large_photo_is_cut_at_working_size_and_placed_back_at_full_size():
+    # 360 x 480 px: GrabCut runs at 192 x 256, the cut-out comes back at full size.
+    size = (360, 480)
+    truth = np.zeros(size, np.uint8)
+    cv2.ellipse(truth, (300, 150), (110, 60), 25, 0, 360, 1, -1)
+    truth = truth.astype(bool)
+    image = cv2.resize(backdrop(size=480), (480, 480))[:360]
+    image = paint(image, truth, (40, 60, 200))
+    cands = crop.crop_photo(image, PARAMS)
+    (cut,) = accepted(cands)
+    assert crop.iou(crop.paste_alpha(cands, size), truth) > 0.95
+    ys, xs = np.nonzero(truth)
+    assert abs(cut.x - xs.min()) <= 4 and abs(cut.x + cut.w - 1 - xs.max()) <= 4
+    assert abs(cut.y - ys.min()) <= 4 and abs(cut.y + cut.h - 1 - ys.max()) <= 4
+
+
 def test_two_separate_objects_give_two_cutouts():
     left, right = ellipse((24, 48), (12, 20)), rect(58, 30, 80, 70)
     cands = crop.crop_photo(shot(left, right), PARAMS)
@@ -114,6 +130,7 @@ def test_plain_background_has_no_foreground():
 
 def test_unreadable_photo_is_a_rejected_row():
     assert rejected_reasons(crop.crop_photo(None, PARAMS)) == [crop.UNREADABLE]
+    assert rejected_reasons(crop.crop_photo(backdrop(size=6), PARAMS)) == [crop.TOO_SMALL]
 
 
 def test_same_photo_same_cutout():
