@@ -401,10 +401,8 @@ def _wrapper(rng, length, crushed):
         alpha = np.clip((half - np.abs(yn)) * h + 0.5, 0, 1) * np.clip((edge - zigzag) * w + 0.5, 0, 1)
         folds = np.sin(yn * rng.uniform(30, 50)) * (edge < end)
     else:  # chips packet: pillow with serrated crimped ends
-        edge_y = 0.5 - np.minimum(xn, 1 - xn) * 0  # full height
-        serr = 0.02 + 0.015 * np.abs(((xn * 40) % 2) - 1)
+        serr = 0.02 + 0.015 * np.abs(((yn * 40) % 2) - 1)
         alpha = np.clip((0.46 - np.abs(yn)) * h + 0.5, 0, 1) * np.clip((np.minimum(xn, 1 - xn) - serr) * w + 0.5, 0, 1)
-        alpha *= edge_y > -1
         folds = np.sin(xn * 120) * (np.minimum(xn, 1 - xn) < 0.07)
     pillow = np.stack([(xn - 0.5) * 0.8, yn * 1.6, np.ones_like(xn)], axis=-1)
     normals = normalise(pillow)
@@ -454,8 +452,8 @@ def _lid(rng, length, crushed):
     thick = rng.uniform(0.08, 0.25) * ratio
     h = max(8, int(w * (ratio + thick)))
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    a, b = (w - 1) / 2, (h - 1) / (2 + 2 * thick / ratio) * 1.0
-    b = (h - 1) * ratio / (2 * ratio + thick * 2) if False else (h - 1) / 2 / (1 + thick / ratio)
+    # Seen from above at an angle: a top ellipse (semi-axes a, b) over a band of height t.
+    a, b = (w - 1) / 2, (h - 1) / 2 / (1 + thick / ratio)
     t = h - 1 - 2 * b
     cy_top, cy_bot = b, b + t
     dx = (xs - a) / a
@@ -989,10 +987,14 @@ def _draw_text(rng, image: np.ndarray) -> np.ndarray:
         layer = np.zeros_like(out)
         y = h // 2 + th // 2
         cv2.putText(layer, text, (x, y), font, scale, (255, 255, 255), thick + 1, cv2.LINE_AA)
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-30, 30), 1.0)
+        # Stock watermarks are mostly level; a few are tilted.
+        angle = rng.uniform(-25, 25) if rng.random() < 0.25 else rng.uniform(-3, 3)
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
         layer = cv2.warpAffine(layer, matrix, (w, h))
-        strength = rng.uniform(0.45, 0.7) * layer.astype(np.float32) / 255.0
-        out = (out * (1 - strength) + 255 * strength).astype(np.uint8)
+        strength = rng.uniform(0.5, 0.8) * layer.astype(np.float32) / 255.0
+        # White over dark photos, dark over bright ones, as agencies pick for legibility.
+        ink = 255.0 if out[layer[:, :, 0] > 0].mean() < 150 else 20.0
+        out = (out * (1 - strength) + ink * strength).astype(np.uint8)
     return out
 
 
