@@ -337,7 +337,7 @@ def _butt(rng, length, crushed):
 
 
 def _straw(rng, length, crushed):
-    h, w = length, max(5, int(length / rng.uniform(9, 13)))
+    h, w = length, max(5, int(length / rng.uniform(7, 10)))
     y = np.linspace(0, 1, h, dtype=np.float32)
     alpha, u, normals = cylinder(np.full(h, 0.5 * w, np.float32), w)
     tx, ty = wrap_x(u), np.broadcast_to(y[:, None], u.shape)
@@ -789,8 +789,8 @@ def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
         return base * (0.93 + 0.03 * ripple + 0.03 * low + 0.025 * fine)[:, :, None]
     if kind == "water":
         streaks = value_noise(rng, h, w, 1.5, octaves=3, aspect=12.0)
-        water = jitter_colour(rng, bgr(50, 80, 90), 0.15)
-        return water * 0.5 + sky_colour * 0.4 + (0.03 * streaks + 0.02 * low)[:, :, None]
+        water = jitter_colour(rng, bgr(40, 85, 110), 0.15)
+        return water * 0.65 + sky_colour * 0.3 + (0.03 * streaks + 0.02 * low)[:, :, None]
     if kind in ("rock", "gravel", "pavement", "forest_floor"):
         cell = {"rock": h / 6, "gravel": 5.0, "pavement": 18.0, "forest_floor": 3.0}[kind]
         if kind == "pavement" and rng.random() < 0.5:  # square slabs with straight joints
@@ -810,7 +810,7 @@ def _ground_texture(rng, kind, h, w, sky_colour) -> np.ndarray:
         }[kind]
         spread_ = {"pavement": 0.04, "rock": 0.08}.get(kind, 0.12)
         table = np.array(palette, np.float32)[rng.integers(0, len(palette), 4096)]
-        table = np.clip(table * rng.uniform(1 - spread_, 1 + spread_, (4096, 1)) + rng.normal(0, spread_ / 4, (4096, 3)), 0, 1)
+        table = np.clip(table * rng.uniform(1 - spread_, 1 + spread_, (4096, 1)) + rng.normal(0, spread_ / 10, (4096, 3)), 0, 1)
         cells = table[ids % 4096]
         bumps = 1 - 0.35 * best if kind in ("gravel", "forest_floor") else 1 - 0.1 * best
         gap = {"rock": 0.75, "gravel": 0.45, "pavement": 0.7, "forest_floor": 0.6}[kind]
@@ -836,11 +836,13 @@ def _ground(rng, grounds, h, w, sky_colour, trail: bool) -> np.ndarray:
     primary = _ground_texture(rng, grounds[0], th, tw, sky_colour)
     if len(grounds) > 1:
         secondary = _ground_texture(rng, grounds[1], th, tw, sky_colour)
-        if grounds[1] == "water" or grounds[0] == "water":  # water lies far, land near
-            water_first = grounds[0] == "water"
-            far = (np.arange(th) < th * rng.uniform(0.25, 0.45))[:, None].astype(np.float32)
-            far = cv2.GaussianBlur(far * np.ones((1, tw), np.float32), (0, 0), 2.0)
-            m = far if water_first else 1 - far
+        far_kinds = ("water", "asphalt")  # a lake or a road lies beyond the land or sidewalk
+        if grounds[0] in far_kinds or grounds[1] in far_kinds:
+            edge = th * rng.uniform(0.25, 0.45) + noise_1d(rng, tw, tw / 8) * th * (0.03 if "water" in grounds[:2] else 0.0)
+            far = (np.arange(th, dtype=np.float32)[:, None] < edge[None, :]).astype(np.float32)
+            far = cv2.GaussianBlur(far, (0, 0), 1.5)
+            secondary_is_far = grounds[1] in far_kinds and grounds[0] not in far_kinds
+            m = far if secondary_is_far else 1 - far  # m: where the secondary ground shows
         else:
             m = smoothstep(0.3, 0.9, value_noise(rng, th, tw, th / 3, octaves=3))
         primary = primary * (1 - m[:, :, None]) + secondary * m[:, :, None]
