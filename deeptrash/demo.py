@@ -135,6 +135,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def camera_colour(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """A camera's white balance and exposure: per-channel gains on a float 0..1 image."""
+    gains = rng.uniform(0.92, 1.08) * (1 + rng.normal(0, 0.03, 3)).astype(np.float32)
+    return image * gains.astype(np.float32)
+
+
 def add_sensor_noise(rng: np.random.Generator, image: np.ndarray, sigma: float) -> np.ndarray:
     """Camera-like noise on a float 0..1 image (keeps clean photos sharp for the filter)."""
     noise = rng.standard_normal(image.shape, dtype=np.float32)
@@ -622,7 +628,7 @@ def _finish_trash(rng, query, h, w) -> tuple[np.ndarray, np.ndarray]:
     words = set(query_words(query))
     crushed = bool(words & CRUSHED_WORDS) or rng.random() < 0.2
     image, alpha = _render_trash_hw(rng, trash_object_for(query), crushed, h, w)
-    image = add_sensor_noise(rng, image, rng.uniform(1.5, 3.5))
+    image = add_sensor_noise(rng, camera_colour(rng, image), rng.uniform(1.5, 3.5))
     return to_uint8(image), np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
 
 
@@ -654,6 +660,10 @@ HORIZON_WORDS = {
 }
 GROUNDS = ("grass", "sand", "rock", "gravel", "asphalt", "pavement", "forest_floor", "water", "dirt")
 HORIZONS = ("mountains", "hills", "treeline", "sea", "buildings")
+NEARBY_HORIZONS = {  # plausible alternatives for variety between photos of one query
+    "mountains": ("hills", "treeline"), "hills": ("treeline", "mountains"), "treeline": ("hills", "mountains"),
+    "sea": ("hills", "treeline"), "buildings": ("treeline", "hills"),
+}
 
 
 def landscape_scene(query: str) -> tuple[list[str], str]:
@@ -863,6 +873,8 @@ def _ground(rng, grounds, h, w, sky_colour, trail: bool) -> np.ndarray:
 def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -> np.ndarray:
     """A landscape of size (h, w): float32 BGR (H, W, 3) 0..1."""
     grounds, horizon = landscape_scene(query)
+    if rng.random() < 0.25:  # some photos of the same place show another skyline
+        horizon = NEARBY_HORIZONS[horizon][rng.integers(len(NEARBY_HORIZONS[horizon]))]
     time = rng.choice(list(SKIES), p=[0.35, 0.2, 0.15, 0.2, 0.1])
     zenith, horizon_colour, tint = (jitter_colour(rng, c, 0.06) for c in SKIES[time])
     cloudiness = {"overcast": 0.9}.get(time, rng.uniform(0.0, 0.6))
@@ -907,7 +919,7 @@ def render_landscape(query: str, index: int, seed: int, size: int) -> np.ndarray
 
 def _finish_landscape(rng, query, h, w) -> np.ndarray:
     image = _render_landscape_hw(rng, query, h, w)
-    return to_uint8(add_sensor_noise(rng, image, rng.uniform(1.5, 3.0)))
+    return to_uint8(add_sensor_noise(rng, camera_colour(rng, image), rng.uniform(1.5, 3.0)))
 
 
 # --- junk --------------------------------------------------------------------
