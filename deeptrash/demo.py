@@ -1125,5 +1125,5 @@ def demo_photos(kind: str, query: str, count: int, seed: int, size: int = 320, j
         raise UserError(f"demo engine: size must be 16..8192 px, not {size}")
     if not 0.0 <= junk_share <= 1.0:
         raise UserError(f"demo engine: junk_share must be in 0..1, not {junk_share}")
-    for index in range(count):
-        yield demo_photo(kind, query, index, seed, size, junk_share)
+    # Checked above at call time; the photos are rendered lazily, one per next().
+    return (demo_photo(kind, query, index, seed, size, junk_share) for index in range(count))

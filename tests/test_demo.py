@@ -211,7 +211,7 @@ def test_value_noise_is_normalised_and_seeded():
 def test_bad_arguments_give_one_line_user_errors(kwargs, message):
     args = dict(query="bottle", seed=0) | kwargs
     with pytest.raises(UserError, match=message) as error:
-        list(demo_photos(**args))
+        demo_photos(**args)  # raised at the call, before anything is rendered
     assert "\n" not in str(error.value)
 
 
