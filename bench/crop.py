@@ -61,7 +61,7 @@ def folder_set(folder: Path, truth_dir: Path | None = None) -> list[tuple[str, n
     for path in list_images(folder):
         truth_path = truth_dir / f"{path.stem}.png"
         truth = read_mask(truth_path) if truth_path.is_file() else None
-        photos.append((path.stem, read_image(path), None if truth is None else truth > 127))
+        photos.append((path.stem[-12:], read_image(path), None if truth is None else truth > 127))
     return photos
 
 
@@ -144,7 +144,7 @@ def outline_sheet(rows, path: Path, limit: int = 96) -> None:
                 cv2.drawContours(vis, contours, -1, (0, 255, 0), thick)
         reasons = ",".join(c.reason[:8] for c in cands if c.status == "rejected")
         tiles.append(vis)
-        labels.append(f"{name[-9:]} {reasons}")
+        labels.append(f"{name[-16:]} {reasons}")
     write_image(path, contact_sheet(tiles, labels, columns=8, tile=150, title=str(path.stem)))
     print(f"  contact sheet: {path}")
 
