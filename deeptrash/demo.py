@@ -550,6 +550,10 @@ def _table_background(rng, h, w) -> np.ndarray:
     return (image * falloff[:, :, None]).astype(np.float32)
 
 
+CLOSE_COLOUR = 0.18     # BGR distance (0..1 scale) below which an object pixel "matches" the table
+MAX_CLOSE_SHARE = 0.1   # share of matching object pixels a background may have
+
+
 def _rotate(image: np.ndarray, angle: float) -> np.ndarray:
     """Rotate an (H, W[, C]) float image by `angle` degrees on an enlarged canvas."""
     h, w = image.shape[:2]
@@ -600,18 +604,28 @@ def _render_trash_hw(rng: np.random.Generator, obj: str, crushed: bool, h: int, 
 
 
 def _ensure_contrast(rng, background, premult, alpha) -> np.ndarray:
-    """Darken or lighten a background that is too close to the object's colour,
-    as a photographer would pick a contrasting table (keeps crop feasible)."""
-    inside = alpha > 0.5
+    """Darken or lighten a background that too much of the object matches,
+    as a photographer picks a contrasting table (keeps crop feasible).
+
+    Compares each object pixel with the background right under it; if more
+    than MAX_CLOSE_SHARE of them are within CLOSE_COLOUR (BGR distance, 0..1
+    scale), the background is rescaled to a dark or light level, whichever
+    leaves fewer close pixels. Shapes: background, premult (H, W, 3), alpha (H, W).
+    """
+    dark, light = rng.uniform(0.12, 0.3), rng.uniform(0.75, 0.95)  # drawn always: stable rng use
+    inside = alpha > 0.98
     if not inside.any():
         return background
-    obj_mean = premult[inside].mean(axis=0)
-    bg_mean = background[~inside].mean(axis=0) if (~inside).any() else background.reshape(-1, 3).mean(axis=0)
-    if np.abs(obj_mean - bg_mean).sum() > 0.35:
+    colours = premult[inside]
+
+    def close_share(candidate: np.ndarray) -> float:
+        return float((np.linalg.norm(colours - candidate[inside], axis=1) < CLOSE_COLOUR).mean())
+
+    if close_share(background) <= MAX_CLOSE_SHARE:
         return background
-    obj_luma = float(obj_mean.mean())
-    target = rng.uniform(0.12, 0.3) if obj_luma > 0.5 else rng.uniform(0.75, 0.95)
-    return np.clip(background * (target / max(float(bg_mean.mean()), 0.05)), 0, 1).astype(np.float32)
+    level = max(float(background.mean()), 0.05)
+    options = [np.clip(background * np.float32(target / level), 0, 1).astype(np.float32) for target in (dark, light)]
+    return min(options, key=close_share)
 
 
 def render_trash(query: str, index: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
