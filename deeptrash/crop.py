@@ -11,12 +11,15 @@ GrabCut seed comes from the photo border:
 2. Every pixel's distance from that model, in units of the border's own noise,
    labels GrabCut's seed: far -> probable foreground, near -> probable
    background, the border strip itself -> sure background.
-3. GrabCut refines the labels with colour GMMs and a smoothness term; the mask
-   is cleaned (open, fill holes) and split into connected pieces.
-4. Each piece is upsampled to the full photo, smoothed, feathered and cropped to
-   its tight bounding box.
+3. GrabCut refines the labels with colour GMMs and a smoothness term, on the
+   seed's region only; the mask is cleaned (open, close small gaps, fill
+   holes) and split into connected pieces.
+4. Each piece is upsampled to the full photo over its own box, smoothed,
+   snapped to the photo's edges by a guided filter, feathered (alpha 128 on
+   the outline) and cropped to its tight bounding box.
 
-A photo with a real alpha channel skips all this (method ``alpha``); a user box
+A photo whose decoded alpha channel is not fully opaque skips all this
+(method ``alpha``: its own alpha, soft edge included, is kept); a user box
 (``crop.boxes``) replaces the automatic seed with GrabCut's rectangle mode
 (method ``box``). Quality gates reject pieces that are too small, too large,
 touch too much of the border or are too ragged, each with a reason.
@@ -26,7 +29,6 @@ BGRA, masks uint8 (H, W) 0/255 or bool (H, W) where stated.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +37,6 @@ import numpy as np
 import pandas as pd
 
 from deeptrash.errors import UserError
-
-log = logging.getLogger(__name__)
 
 # Reasons written to cutouts.csv (status "rejected").
 UNREADABLE = "unreadable"
@@ -494,16 +494,16 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
     alpha = real_alpha(image)
     full_shape = bgr.shape[:2]
 
+    # Pieces are bool masks at working size (full size for alpha); None marks a box that found nothing.
     if alpha is not None:
         method = "alpha"
-        scale = 1.0
         pieces, _ = split_pieces(alpha >= 128, params.min_piece)
     elif boxes:
         method = "box"
-        pieces, scale = [], 1.0
+        pieces = []
         for box in boxes:
             try:
-                piece, scale = box_mask(bgr, box, params.work_size, params.iterations)
+                piece, _ = box_mask(bgr, box, params.work_size, params.iterations)
             except cv2.error:
                 pieces.append(None)
                 continue
@@ -511,7 +511,7 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
     else:
         method = "auto"
         try:
-            mask, scale = auto_mask(bgr, params.work_size, params.iterations)
+            mask, _ = auto_mask(bgr, params.work_size, params.iterations)
         except cv2.error:
             return [Candidate(method=method, status="rejected", reason=GRABCUT_FAILED)]
         pieces, _ = split_pieces(mask, params.min_piece)
