@@ -238,3 +238,17 @@ def test_photos_are_identical_in_a_fresh_process_with_another_hash_seed():
             for kind, query in (("trash", "soda can"), ("landscape", "city sidewalk"))
             for p in demo_photos(kind, query, 6, 5, 64, 0.5)]
     assert result.stdout.split() == here
+
+
+def test_a_table_matching_the_object_is_swapped_for_a_contrasting_one():
+    background = np.full((40, 40, 3), 0.9, np.float32)
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[10:30, 10:30] = 1.0
+    white = np.zeros((40, 40, 3), np.float32)
+    white[10:30, 10:30] = 0.88
+    red = np.zeros((40, 40, 3), np.float32)
+    red[10:30, 10:30] = (0.1, 0.1, 0.8)  # BGR
+    changed = demo._ensure_contrast(np.random.default_rng(0), background, white, alpha)
+    assert abs(float(changed.mean()) - 0.9) > 0.3, "white on white gets a dark table"
+    kept = demo._ensure_contrast(np.random.default_rng(0), background, red, alpha)
+    assert np.array_equal(kept, background), "a red object on white is left alone"
