@@ -128,13 +128,21 @@ def make_dataset(
     # The model is fed by Keras, which may shard over replicas; files are
     # listed up front, so shard by data, not by file.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    data = pairs.with_options(options).map(
+    pairs = pairs.with_options(options)
+    shuffle_buffer = min(len(files), 4096)
+    if training and not cache:
+        # Shuffle the paths (cheap) so decoding streams and overlaps training;
+        # shuffling decoded images would decode the whole buffer up front.
+        pairs = pairs.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    data = pairs.map(
         lambda i, m: decode_pair(i, m, size), num_parallel_calls=AUTOTUNE, deterministic=deterministic
     )
     if cache:
+        # Decoded once in the first epoch; later epochs shuffle from memory.
         data = data.cache()
+        if training:
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if training:
-        data = data.shuffle(min(len(files), 4096), seed=seed, reshuffle_each_iteration=True)
         # One stateless seed per sample; a new stream every epoch, the same
         # streams on every run with the same seed.
         seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
@@ -154,3 +162,48 @@ def steps_per_epoch(num_files: int, batch_size: int, training: bool) -> int:
     if training and num_files >= batch_size:
         return num_files // batch_size
     return -(-num_files // batch_size)
+
+
+# --- a tiny learnable stand-in for data/synth (tests, benchmarks) -------------
+
+def shapes_sample(rng, size: int):
+    """Textured noise (BGR uint8 (S, S, 3)) with 0-2 bright rectangles/ellipses, and their mask.
+
+    The mask is uint8 (S, S), 0/255. Learnable in about a minute by a small
+    segmenter, so tests can check that training really learns.
+    """
+    import cv2
+    import numpy as np
+
+    base = rng.integers(40, 140, 3)
+    blotches = cv2.resize(rng.normal(0, 25, (size // 4, size // 4, 3)), (size, size))
+    image = np.clip(base + blotches + rng.normal(0, 8, (size, size, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((size, size), np.uint8)
+    for _ in range(rng.integers(0, 3)):
+        w, h = (int(v) for v in rng.integers(size // 6, int(size / 2.5), 2))
+        x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
+        color = tuple(int(c) for c in rng.integers(180, 256, 3))
+        if rng.random() < 0.5:
+            cv2.rectangle(image, (x, y), (x + w, y + h), color, -1)
+            cv2.rectangle(mask, (x, y), (x + w, y + h), 255, -1)
+        else:
+            center, axes = (x + w // 2, y + h // 2), (w // 2, h // 2)
+            cv2.ellipse(image, center, axes, 0, 0, 360, color, -1)
+            cv2.ellipse(mask, center, axes, 0, 0, 360, 255, -1)
+    return image, mask
+
+
+def write_shapes_synth(root: str | Path, n_train: int, n_val: int, size: int, seed: int = 0) -> Path:
+    """Write a data/synth-like tree of shape images: {train,val}/images/*.jpg, masks/*.png."""
+    import numpy as np
+
+    from deeptrash.io import write_image
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, size])
+    for split, count in (("train", n_train), ("val", n_val)):
+        for i in range(count):
+            image, mask = shapes_sample(rng, size)
+            write_image(root / split / "images" / f"{i:06d}.jpg", image)
+            write_image(root / split / "masks" / f"{i:06d}.png", mask)
+    return root

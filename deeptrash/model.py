@@ -186,9 +186,25 @@ class SigmoidDeepLabV3Plus(keras_cv.models.DeepLabV3Plus):
         for layer in self.layers:
             if isinstance(layer, keras.layers.UpSampling2D):
                 layer._resize_images = _upsampling2d_resize
+        freeze_unused_backbone_layers(self)
 
     def get_config(self):
         return {**super().get_config(), "bn_momentum": self.bn_momentum}
+
+
+def freeze_unused_backbone_layers(model: keras_cv.models.DeepLabV3Plus) -> int:
+    """Mark backbone layers after P5 (e.g. MobileNetV3's last 1x1 conv) non-trainable.
+
+    DeepLabV3Plus reads only P2 and P5, so those layers get no gradient and
+    Keras would warn about it on every step. Returns how many were frozen.
+    """
+    extractors = [layer for layer in model.layers
+                  if isinstance(layer, keras.Model) and not isinstance(layer, keras.Sequential)]
+    used = {id(layer) for extractor in extractors for layer in extractor.layers}
+    unused = [layer for layer in model.backbone.layers if id(layer) not in used and layer.weights]
+    for layer in unused:
+        layer.trainable = False
+    return len(unused)
 
 
 def _upsampling2d_resize(x, height_factor, width_factor, data_format, interpolation="nearest"):

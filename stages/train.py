@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.perf_counter()
     history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
+                        shuffle=False,  # the dataset shuffles itself, seeded
                         verbose=1 if sys.stdout.isatty() else 2)
     seconds = time.perf_counter() - started
     curves = history.history

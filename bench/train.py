@@ -1,0 +1,128 @@
+"""Training speed: input-pipeline cost, and images/s per backbone and size.
+
+    python bench/train.py                       # everything (slow on 2 cores: ~10+ min)
+    python bench/train.py --skip-backbones      # only the pipeline check at 96 and 128 px
+    python bench/train.py --synth data/synth    # pipeline check on the real synth output
+
+1. Pipeline cost. The default segmenter trains with the real tf.data input
+   (decode JPEG/PNG, augment, batch, prefetch; no cache, so every step decodes)
+   and, in the same run, with the same batches held in memory (decoded and
+   augmented once). Rounds alternate so a noisy neighbour hits both alike.
+   Target: the pipeline costs <= 10 % of the in-memory step time. The per-step
+   time also gives the seconds per epoch for the default params.yaml.
+2. Images/s for each backbone at 128 and 256 px, on in-memory batches; the
+   baseline is mobilenet_v3_small (the CPU default) at the same size.
+
+Numbers on a shared machine are noisy: read them as rough.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from deeptrash import dataset as ds  # noqa: E402
+from deeptrash import model as seg  # noqa: E402
+from deeptrash.params import load_params  # noqa: E402
+
+
+def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
+    """Seconds per step of `steps` training steps of model.fit on `data` (repeated)."""
+    start = time.perf_counter()
+    model.fit(data.repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
+def new_model(backbone: str, bn_momentum: float, learning_rate: float) -> keras.Model:
+    model = seg.build_segmenter(backbone, bn_momentum=bn_momentum)
+    return seg.compile_segmenter(model, learning_rate=learning_rate, total_steps=10_000)
+
+
+def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, cfg) -> tuple[float, float]:
+    """(pipeline s/step, in-memory s/step): medians over alternating rounds."""
+    files = ds.list_split(synth / "train")
+    pipeline = ds.make_dataset(files, size, batch, training=True, seed=0, cache=False)
+    held = list(pipeline.take(steps))  # the same kind of batches, decoded once
+    memory = tf.data.Dataset.from_tensor_slices((
+        tf.stack([x for x, _ in held]), tf.stack([y for _, y in held])
+    ))
+    model = new_model(cfg.backbone, cfg.bn_momentum, cfg.learning_rate)
+    timed_fit(model, memory, 2)  # trace once; both feed the same batch shape
+    piped, in_memory = [], []
+    for _ in range(rounds):
+        piped.append(timed_fit(model, pipeline, steps))
+        in_memory.append(timed_fit(model, memory, steps))
+    return statistics.median(piped), statistics.median(in_memory)
+
+
+def backbone_speed(backbone: str, size: int, batch: int, steps: int) -> float:
+    """Training images/s of `backbone` at `size` px on one in-memory batch."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
+    masks = (rng.random((batch, size, size, 1)) < 0.1).astype(np.float32)
+    data = tf.data.Dataset.from_tensors((images, masks))
+    model = new_model(backbone, 0.9, 1e-3)
+    timed_fit(model, data, 2)  # trace + warm up
+    return batch / timed_fit(model, data, steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--synth", help="synth folder to read (default: a temporary one of shape images)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128], help="pipeline check sizes")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backbone-sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--backbone-batch", type=int, default=8)
+    parser.add_argument("--backbone-steps", type=int, default=4)
+    parser.add_argument("--skip-backbones", action="store_true")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    cfg = params.train
+    keras.utils.set_random_seed(0)
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, "
+          f"GPUs: {len(tf.config.list_physical_devices('GPU'))}; batch {cfg.batch_size}, {cfg.backbone}")
+
+    print("\n1. input pipeline vs the same batches in memory (target: pipeline <= +10 %)")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            synth = Path(args.synth) if args.synth else ds.write_shapes_synth(
+                Path(tmp) / "synth", cfg.batch_size * args.steps, 1, size)
+            piped, memory = pipeline_cost(synth, size, cfg.batch_size, args.steps, args.rounds, cfg)
+        overhead = 100 * (piped - memory) / memory
+        per_epoch = piped * (params.synth.train // cfg.batch_size)
+        verdict = "ok" if overhead <= 10 else "OVER TARGET"
+        print(f"  {size:4d} px: pipeline {1000 * piped:7.0f} ms/step, in memory (baseline) "
+              f"{1000 * memory:7.0f} ms/step, pipeline cost {overhead:+5.1f} % [{verdict}]; "
+              f"{cfg.batch_size / piped:5.1f} images/s -> {per_epoch:5.0f} s per epoch of "
+              f"{params.synth.train} images, {per_epoch * cfg.epochs / 60:4.1f} min for {cfg.epochs} epochs")
+
+    if args.skip_backbones:
+        return
+    print(f"\n2. training images/s per backbone (batch {args.backbone_batch}, in memory; "
+          "baseline mobilenet_v3_small at the same size)")
+    for size in args.backbone_sizes:
+        baseline = None
+        for backbone in seg.BACKBONES:
+            rate = backbone_speed(backbone, size, args.backbone_batch, args.backbone_steps)
+            baseline = baseline or rate
+            print(f"  {size:4d} px {backbone:20s} {rate:7.1f} images/s  ({rate / baseline:4.2f}x baseline)",
+                  flush=True)
+            keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""The train stage: data input, loss, the segmenter contract, training for real.
+
+The slow parts (one real training run, one run over two logical CPU devices)
+use 64/32 px images of bright shapes on textured noise, which a small
+DeepLabV3Plus learns in about a minute on two cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from deeptrash.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --- a tiny learnable data set, written like the synthesize stage writes it ------
+
+def write_synth(root: Path, n_train: int, n_val: int, size: int, seed: int = 0) -> Path:
+    """data/synth-like folders of bright shapes on textured noise (deeptrash.dataset)."""
+    from deeptrash.dataset import write_shapes_synth
+
+    return write_shapes_synth(root, n_train, n_val, size, seed)
+
+
+def write_params(path: Path, **train) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"].update(train)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+# --- fast unit tests -------------------------------------------------------------
+
+def test_list_split_pairs_by_stem_and_skips_unpaired(tmp_path):
+    from deeptrash.dataset import list_split
+
+    write_synth(tmp_path, 3, 1, 32)
+    (tmp_path / "train" / "masks" / "000001.png").unlink()
+    files = list_split(tmp_path / "train")
+    assert [Path(p).stem for p in files.images] == ["000000", "000002"]
+    assert [Path(p).stem for p in files.masks] == ["000000", "000002"]
+    with pytest.raises(UserError, match="images/ and masks/"):
+        list_split(tmp_path / "nowhere")
+
+
+def test_dataset_shapes_values_and_deterministic_order(tmp_path):
+    from deeptrash.dataset import list_split, make_dataset, steps_per_epoch
+
+    write_synth(tmp_path, 10, 3, 64)
+    files = list_split(tmp_path / "train")
+    data = make_dataset(files, 64, 4, training=True, seed=7, deterministic=True)
+    batches = [(x.numpy(), y.numpy()) for x, y in data]
+    assert len(batches) == steps_per_epoch(10, 4, training=True) == 2
+    images, masks = batches[0]
+    assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
+    assert masks.shape == (4, 64, 64, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+    assert 0 <= images.min() and images.max() <= 255 and images.max() > 100
+    # Litter is the bright part: augmentation must keep image and mask aligned.
+    for x, y in batches:
+        lit = y[..., 0] > 0
+        if lit.any() and (~lit).any():
+            assert x[lit].mean() > x[~lit].mean() + 40
+    again = [(x.numpy(), y.numpy()) for x, y in make_dataset(files, 64, 4, training=True, seed=7, deterministic=True)]
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(batches, again))
+    val = list(make_dataset(list_split(tmp_path / "val"), 64, 2, training=False))
+    assert [len(y) for _, y in val] == [2, 1]  # nothing dropped from validation
+
+
+def test_dataset_resizes_to_a_multiple_of_32(tmp_path):
+    from deeptrash.dataset import list_split, make_dataset, model_size
+
+    write_synth(tmp_path, 2, 1, 40)
+    assert model_size(40) == 32 and model_size(96) == 96 and model_size(100) == 96 and model_size(10) == 32
+    x, y = next(iter(make_dataset(list_split(tmp_path / "train"), model_size(40), 2, training=False)))
+    assert x.shape == (2, 32, 32, 3) and y.shape == (2, 32, 32, 1)
+
+
+def test_bce_dice_loss_rewards_overlap_and_handles_empty_masks():
+    from deeptrash.losses import BceDiceLoss, soft_dice
+
+    truth = np.zeros((2, 8, 8, 1), np.float32)
+    truth[0, 2:6, 2:6] = 1
+    loss = BceDiceLoss(bce_weight=1.0, dice_weight=1.0)
+    perfect = float(loss(truth, np.clip(truth, 0.01, 0.99)))
+    inverted = float(loss(truth, np.clip(1 - truth, 0.01, 0.99)))
+    blank = float(loss(truth, np.full_like(truth, 0.01)))
+    assert perfect < blank < inverted
+    assert float(soft_dice(truth, truth)) == pytest.approx(1.0)
+    empty = np.zeros_like(truth)
+    quiet, loud = float(loss(empty, np.full_like(empty, 0.01))), float(loss(empty, np.full_like(empty, 0.5)))
+    assert np.isfinite(quiet) and 0 <= quiet < loud  # no litter anywhere: lower is still better
+    dice_only = BceDiceLoss(bce_weight=0.0, dice_weight=1.0)
+    assert float(dice_only(truth, truth)) == pytest.approx(0.0, abs=0.01)
+
+
+def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
+    from stages.train import main
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path / "params.yaml")
+    with pytest.raises(UserError, match="synthetic data not found"):
+        main([])
+
+
+# --- the model contract ----------------------------------------------------------
+
+def test_segmenter_is_sigmoid_reloads_identically_and_takes_any_size(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from deeptrash.model import build_segmenter, load_segmenter
+
+    keras.utils.set_random_seed(1)
+    model = build_segmenter("mobilenet_v3_small", bn_momentum=0.5)
+    batch_norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and {layer.momentum for layer in batch_norms} == {0.5}
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
+    masks = (images[..., :1] > 128).astype(np.float32)
+    for _ in range(3):  # training-mode calls move the BN statistics off their defaults
+        model(images, training=True)
+    before = model(images, training=False).numpy()
+    assert before.shape == (4, 64, 64, 1) and before.dtype == np.float32
+    assert 0 < before.min() < before.max() < 1  # a sigmoid, not a one-channel softmax (all 1.0)
+    assert before.std() > 1e-3
+
+    model.save(tmp_path / "segmenter.keras")
+    loaded = load_segmenter(tmp_path / "segmenter.keras")
+    after = loaded(images, training=False).numpy()
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert np.array_equal(after > 0.5, before > 0.5)
+    assert {layer.momentum for layer in loaded._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.5}
+    # Traced once with unknown height and width (what predict on a second
+    # size and SavedModel export do), then run on two sizes.
+    any_size = tf.function(lambda x: loaded(x, training=False),
+                           input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
+    assert any_size(images[:1, :, :32]).shape == (1, 64, 32, 1)
+    np.testing.assert_allclose(any_size(images).numpy(), before, atol=1e-5)
+    with pytest.raises(UserError, match="model not found"):
+        load_segmenter(tmp_path / "missing.keras")
+
+
+def test_preset_from_local_folder_loads_weights_and_bad_presets_are_one_line(tmp_path):
+    import keras
+    from keras_cv.src.utils.preset_utils import save_to_preset
+
+    from deeptrash.model import build_backbone, build_segmenter
+
+    keras.utils.set_random_seed(3)
+    backbone = build_backbone("mobilenet_v3_small")
+    save_to_preset(backbone, str(tmp_path / "preset"))
+    model = build_segmenter("resnet18_v2", preset=str(tmp_path / "preset"))  # the preset decides
+    assert type(model.backbone).__name__ == "MobileNetV3Backbone"
+    for saved, loaded in zip(backbone.weights, model.backbone.weights):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
+    with pytest.raises(UserError, match="no config.json"):
+        build_segmenter(preset=str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="neither a folder nor"):
+        build_segmenter(preset="no_such_preset_name")
+
+
+# --- real training ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Run the stage once on 48 + 16 shape images of 64 px; returns the work folder."""
+    from stages.train import main
+
+    work = tmp_path_factory.mktemp("train")
+    write_synth(work / "data" / "synth", 48, 16, 64)
+    write_params(work / "params.yaml", epochs=10, batch_size=8, learning_rate=0.005,
+                 early_stopping=0, deterministic=True)
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        main([])
+    finally:
+        os.chdir(cwd)
+    return work
+
+
+def read_tsv(path: Path) -> list[float]:
+    return [float(line.split("\t")[1]) for line in path.read_text().splitlines()[1:]]
+
+
+def test_stage_learns_the_shapes(trained):
+    metrics = json.loads((trained / "metrics" / "train.json").read_text())
+    assert metrics["val_iou"] > 0.8
+    assert metrics["final_loss"] < 0.5 * metrics["first_loss"]
+    assert metrics["epochs_run"] == 10 and metrics["images_per_s"] > 0
+    # dvclive logged every epoch; the kept model is the best epoch's.
+    val_iou = read_tsv(trained / "dvclive" / "plots" / "metrics" / "eval" / "iou.tsv")
+    losses = read_tsv(trained / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv")
+    assert len(val_iou) == len(losses) == 10
+    assert metrics["val_iou"] == pytest.approx(max(val_iou))
+    assert metrics["best_epoch"] == 1 + int(np.argmax(val_iou))
+    assert not (trained / "dvc.yaml").exists()  # dvclive must not write one
+
+
+def test_stage_outputs_follow_the_contract(trained):
+    import keras
+    import tensorflow as tf
+
+    from deeptrash.dataset import list_split, make_dataset
+
+    meta = json.loads((trained / "models" / "meta.json").read_text())
+    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small" and meta["threshold"] == 0.5
+    # Plain Keras loading works once deeptrash.model is imported (done by the fixture).
+    model = keras.models.load_model(trained / "models" / "segmenter.keras", compile=False)
+    images, masks = next(iter(make_dataset(list_split(trained / "data" / "synth" / "val"), 64, 16, training=False)))
+    probs = model.predict(images, verbose=0)
+    predicted, truth = probs[..., 0] > 0.5, masks.numpy()[..., 0] > 0.5
+    iou = (predicted & truth).sum() / max(1, (predicted | truth).sum())
+    metrics = json.loads((trained / "metrics" / "train.json").read_text())
+    assert iou == pytest.approx(metrics["val_iou"], abs=0.02)
+    exported = tf.saved_model.load(str(trained / "models" / "export"))  # keep it alive while serving
+    served = exported.serve(images).numpy()
+    np.testing.assert_allclose(served, probs, atol=1e-4)
+
+
+def test_training_over_two_logical_cpus(tmp_path):
+    """MirroredStrategy over two logical CPU devices (set before TF starts: a subprocess)."""
+    write_synth(tmp_path / "synth", 16, 8, 32)
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(REPO)!r})
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from deeptrash import dataset as ds, model as seg
+        strategy = seg.choose_strategy()
+        seg.configure_runtime(0, "auto", deterministic=False)
+        files = ds.list_split({str(tmp_path / "synth" / "train")!r})
+        data = ds.make_dataset(files, 32, 8, training=True, seed=0)
+        with strategy.scope():
+            model = seg.build_segmenter("mobilenet_v3_small")
+            seg.compile_segmenter(model, learning_rate=0.005, total_steps=6)
+        history = model.fit(data, epochs=3, verbose=0)
+        print("RESULT", json.dumps({{"replicas": strategy.num_replicas_in_sync,
+                                     "strategy": type(strategy).__name__,
+                                     "loss": history.history["loss"]}}))
+    """)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert all(np.isfinite(result["loss"])) and result["loss"][-1] < result["loss"][0]
