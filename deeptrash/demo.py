@@ -894,8 +894,10 @@ def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -
     cloudiness = {"overcast": 0.9}.get(time, rng.uniform(0.0, 0.6))
     horizon_y = int(h * rng.uniform(0.28, 0.5))
     image = np.empty((h, w, 3), np.float32)
-    image[:] = _sky(rng, h, w, zenith, horizon_colour, cloudiness)
-    _horizon(rng, image, horizon_y, horizon, horizon_colour, tint)
+    # Sky and skyline are drawn only above the horizon (+2 rows of overlap); the ground covers the rest.
+    sky_h = min(h, horizon_y + 2)
+    image[:sky_h] = _sky(rng, sky_h, w, zenith, horizon_colour, cloudiness)
+    _horizon(rng, image[:sky_h], horizon_y, horizon, horizon_colour, tint)
     ground_h = h - horizon_y
     if horizon == "sea":  # open water between the horizon and the shore
         sea_h = int(ground_h * rng.uniform(0.2, 0.4))
