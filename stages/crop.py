@@ -95,7 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m stages.crop",
         description="Cut trash objects out of data/clean/trash/KEY/ into RGBA PNGs in data/cutouts/KEY/ "
-                    "(automatic GrabCut, the photo's own alpha, or crop.boxes).")
+                    "(automatic GrabCut, the photo's own alpha, or crop.boxes).",
+        epilog="Writes data/cutouts/KEY/ (cut-outs + cutouts.csv, one row per candidate with status and "
+               "reason), metrics/crop/KEY.json and plots/cutouts/KEY.png. Settings: the crop section of "
+               "params.yaml (gates min_area, max_area, max_border_touch, min_solidity, max_components; "
+               "max_pieces, feather, work_size, iterations, boxes).")
     parser.add_argument("key", help="trash query key from params.yaml (scrape.trash)")
     args = parser.parse_args(argv)
 
