@@ -14,7 +14,7 @@ Every photo gets at most one rejection reason, the first that applies in
   cleanvision 0.3.7
   (Imagelab) on *analysis copies*: each photo decoded by OpenCV, alpha
   flattened over mid grey (so a cut-out's transparent black is not "dark"),
-  shrunk to at most ``ANALYSIS_SIDE`` px, written as PNG (one channel when the
+  shrunk to at most ``ANALYSIS_SIDE`` px, written as BMP (one channel when the
   photo is grey, which is what cleanvision's grayscale check looks at). The
   copies make cleanvision immune to odd modes (palette, 16-bit, CMYK) and
   keep it fast on big photos.
@@ -247,8 +247,9 @@ def check_photos(files: list[Path], params: KindFilterParams) -> list[PhotoCheck
         for i, (path, check) in enumerate(tqdm(list(zip(files, checks)), desc="filter", unit="photo")):
             copy = _check_one(path, check, params)
             if copy is not None:
-                copies[i] = str(Path(scratch) / f"{i:06d}.png")
-                Path(copies[i]).write_bytes(encode_image(copy, ".png"))
+                # BMP: written in under a millisecond (PNG took 25-40 ms per photo).
+                copies[i] = str(Path(scratch) / f"{i:06d}.bmp")
+                Path(copies[i]).write_bytes(encode_image(copy, ".bmp"))
         if copies:
             _apply_cleanvision(checks, copies, params)
     return checks
