@@ -99,13 +99,13 @@ def run(photos, params, label: str) -> dict:
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     for (name, image, truth), cands in zip(photos, results):
         candidates += len(cands)
-        cutouts += sum(c.status == "accepted" for c in cands)
+        cutouts += sum(c.status == crop.OK for c in cands)
         if truth is not None:
             ious.append(crop.iou(crop.paste_alpha(cands, truth.shape), truth))
         rows.append((name, image, cands))
     report = {"photos": len(photos), "cutouts": cutouts, "candidates": candidates, "seconds": seconds, "ious": ious}
     print(f"{label}: {len(photos)} photos, {cutouts} cut-outs, acceptance {cutouts / max(candidates, 1):.2f} "
-          f"of candidates, photos with a cut-out {sum(any(c.status == 'accepted' for c in r[2]) for r in rows) / max(len(rows), 1):.2f}")
+          f"of candidates, photos with a cut-out {sum(any(c.status == crop.OK for c in r[2]) for r in rows) / max(len(rows), 1):.2f}")
     print(f"  speed: {len(photos) / seconds:.1f} photos/s, {cutouts / seconds:.1f} cut-outs/s wall clock "
           f"({seconds:.1f} s); per CPU second: {len(photos) / cpu:.1f} photos, {cutouts / cpu:.1f} cut-outs")
     if ious:
@@ -137,7 +137,7 @@ def outline_sheet(rows, path: Path, limit: int = 96) -> None:
         vis = np.ascontiguousarray(image[:, :, :3]).copy()
         thick = max(1, round(max(vis.shape[:2]) / 150))
         for c in cands:
-            if c.status == "accepted":
+            if c.status == crop.OK:
                 mask = np.zeros(vis.shape[:2], np.uint8)
                 mask[c.y:c.y + c.h, c.x:c.x + c.w] = (c.image[:, :, 3] >= 128) * 255
                 contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)

@@ -38,7 +38,10 @@ import pandas as pd
 
 from deeptrash.errors import UserError
 
-# Reasons written to cutouts.csv (status "rejected").
+# Status of a row of cutouts.csv: a written cut-out, or a rejected candidate.
+OK = "ok"
+REJECTED = "rejected"
+# Reasons written to cutouts.csv for rejected rows.
 UNREADABLE = "unreadable"
 NO_FOREGROUND = "no_foreground"
 TOO_SMALL = "too_small"
@@ -75,7 +78,7 @@ class Candidate:
     """
 
     method: str
-    status: str = "accepted"
+    status: str = OK
     reason: str = ""
     x: int = 0
     y: int = 0
@@ -88,7 +91,7 @@ class Candidate:
     image: np.ndarray | None = field(default=None, repr=False)
 
     def reject(self, reason: str) -> "Candidate":
-        self.status, self.reason, self.image = "rejected", reason, None
+        self.status, self.reason, self.image = REJECTED, reason, None
         return self
 
 
@@ -487,9 +490,9 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
     passing pieces are accepted, others rejected with a reason.
     """
     if image is None or image.ndim != 3:
-        return [Candidate(method="", status="rejected", reason=UNREADABLE)]
+        return [Candidate(method="", status=REJECTED, reason=UNREADABLE)]
     if min(image.shape[:2]) < 8:
-        return [Candidate(method="", status="rejected", reason=TOO_SMALL)]
+        return [Candidate(method="", status=REJECTED, reason=TOO_SMALL)]
     bgr = np.ascontiguousarray(image[:, :, :3])
     alpha = real_alpha(image)
     full_shape = bgr.shape[:2]
@@ -513,18 +516,18 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
         try:
             mask, _ = auto_mask(bgr, params.work_size, params.iterations)
         except cv2.error:
-            return [Candidate(method=method, status="rejected", reason=GRABCUT_FAILED)]
+            return [Candidate(method=method, status=REJECTED, reason=GRABCUT_FAILED)]
         pieces, _ = split_pieces(mask, params.min_piece)
 
     if not any(p is not None for p in pieces):
-        return [Candidate(method=method, status="rejected", reason=NO_FOREGROUND)]
+        return [Candidate(method=method, status=REJECTED, reason=NO_FOREGROUND)]
     too_many = method == "auto" and len(pieces) > params.max_components
 
     candidates = []
     accepted = 0
     for piece in pieces:
         if piece is None:
-            candidates.append(Candidate(method=method, status="rejected", reason=NO_FOREGROUND))
+            candidates.append(Candidate(method=method, status=REJECTED, reason=NO_FOREGROUND))
             continue
         candidate = _measure(piece, method)
         reason = FRAGMENTED if too_many else gate(candidate.area_share, candidate.border_touch, candidate.solidity, params)
@@ -588,7 +591,7 @@ def paste_alpha(candidates: list[Candidate], shape: tuple[int, int]) -> np.ndarr
     """Union of accepted cut-outs' alpha >= 128 placed back at their boxes: bool (H, W)."""
     canvas = np.zeros(shape, bool)
     for c in candidates:
-        if c.status == "accepted" and c.image is not None:
+        if c.status == OK and c.image is not None:
             canvas[c.y:c.y + c.h, c.x:c.x + c.w] |= c.image[:, :, 3] >= 128
     return canvas
 

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deeptrash.cli import run_stage
-from deeptrash.crop import UNREADABLE, boxes_for, crop_photo, read_boxes
+from deeptrash.crop import OK, REJECTED, UNREADABLE, boxes_for, crop_photo, read_boxes
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, read_image, require_dir, staged_dir, write_image
 from deeptrash.params import load_params
@@ -57,7 +57,7 @@ def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) 
         image = read_image(path)
         for n, candidate in enumerate(crop_photo(image, params, boxes_for(boxes, path.name))):
             file = ""
-            if candidate.status == "accepted":
+            if candidate.status == OK:
                 file = f"{path.stem}_{n}.png"
                 write_image(out / file, candidate.image)
                 if len(sheet_images) < SHEET_MAX:
@@ -73,7 +73,7 @@ def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) 
 
 def summarise(table: pd.DataFrame) -> dict:
     """Metrics for metrics/crop/KEY.json from the cutouts table."""
-    ok = table[table.status == "accepted"]
+    ok = table[table.status == OK]
     photos = table.source.nunique()
     photos_with_cutout = ok.source.nunique()
     return {
@@ -81,8 +81,8 @@ def summarise(table: pd.DataFrame) -> dict:
         "unreadable": int((table.reason == UNREADABLE).sum()),
         "candidates": int(len(table)),
         "cutouts": int(len(ok)),
-        "rejected": int((table.status == "rejected").sum()),
-        "rejected_by_reason": {k: int(v) for k, v in sorted(Counter(table.reason[table.status == "rejected"]).items())},
+        "rejected": int((table.status == REJECTED).sum()),
+        "rejected_by_reason": {k: int(v) for k, v in sorted(Counter(table.reason[table.status == REJECTED]).items())},
         "by_method": {k: int(v) for k, v in sorted(Counter(ok.method).items())},
         "acceptance_rate": round(len(ok) / len(table), 4) if len(table) else 0.0,
         "photos_with_cutout_rate": round(photos_with_cutout / photos, 4) if photos else 0.0,
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
     metrics = summarise(table)
     atomic_write_json(Path("metrics/crop") / f"{args.key}.json", metrics)
-    shown = table[table.status == "accepted"].head(SHEET_MAX)
+    shown = table[table.status == OK].head(SHEET_MAX)
     sheet = contact_sheet(sheet_images, list(shown.file), columns=8, tile=128,
                           title=f"{args.key}: {metrics['cutouts']} cut-outs from {metrics['photos']} photos")
     write_image(Path("plots/cutouts") / f"{args.key}.png", sheet)

@@ -61,11 +61,11 @@ def shot(*masks: np.ndarray, colors=((40, 60, 200), (200, 90, 30), (30, 150, 40)
 
 
 def accepted(candidates):
-    return [c for c in candidates if c.status == "accepted"]
+    return [c for c in candidates if c.status == crop.OK]
 
 
 def rejected_reasons(candidates):
-    return [c.reason for c in candidates if c.status == "rejected"]
+    return [c.reason for c in candidates if c.status == crop.REJECTED]
 
 
 PARAMS = CropParams()
@@ -119,7 +119,7 @@ def test_max_pieces_keeps_the_largest():
     cands = crop.crop_photo(shot(*masks), PARAMS.model_copy(update={"max_pieces": 2}))
     assert len(accepted(cands)) == 2
     assert rejected_reasons(cands) == [crop.MAX_PIECES]
-    dropped = [c for c in cands if c.status == "rejected"][0]
+    dropped = [c for c in cands if c.status == crop.REJECTED][0]
     assert all(c.area_share > dropped.area_share for c in accepted(cands))
 
 
@@ -213,7 +213,7 @@ def test_user_box_overrides_the_automatic_seed():
     image = shot(left, right)
     cands = crop.crop_photo(image, PARAMS, boxes=[(8, 22, 34, 54)])
     (cut,) = cands
-    assert cut.method == "box" and cut.status == "accepted"
+    assert cut.method == "box" and cut.status == crop.OK
     pasted = crop.paste_alpha(cands, left.shape)
     assert crop.iou(pasted, left) > 0.85 and not (pasted & right).any()
 
@@ -291,11 +291,10 @@ def test_stage_writes_cutouts_table_metrics_and_sheet(tmp_path, monkeypatch):
     table = pd.read_csv(out / "cutouts.csv", keep_default_na=False)
     assert list(table.columns[:10]) == ["file", "source", "x", "y", "w", "h", "area", "method", "status", "reason"]
     by_source = table.groupby("source").status.apply(list).to_dict()
-    assert by_source == {"a.jpg": ["accepted"], "b.png": ["accepted", "accepted"],
-                         "c.jpg": ["rejected"], "d.jpg": ["rejected"]}
+    assert by_source == {"a.jpg": ["ok"], "b.png": ["ok", "ok"], "c.jpg": ["rejected"], "d.jpg": ["rejected"]}
     assert table.set_index("source").loc["d.jpg", "reason"] == crop.UNREADABLE
     assert table.set_index("source").loc["c.jpg", "reason"] == crop.NO_FOREGROUND
-    files = sorted(table.file[table.status == "accepted"])
+    files = sorted(table.file[table.status == "ok"])
     assert files == ["a_0.png", "b_0.png", "b_1.png"]
     assert sorted(p.name for p in out.glob("*.png")) == files
     for name in files:
