@@ -263,6 +263,7 @@ class Sources:
     level has a long side of at most 1.25 * size."""
     landscapes: dict[str, list[tuple[str, np.ndarray]]]
     cutouts: dict[str, list[Cutout]]
+    noise: np.ndarray | None = None  # augment.noise_bank(size)
 
 
 def _fit_short_side(image: np.ndarray, short: int) -> np.ndarray:
@@ -303,7 +304,7 @@ def load_cutout(path: str | Path, size: int) -> list[np.ndarray] | None:
 
 def load_sources(index: SourceIndex, params: SynthParams) -> Sources:
     """Decode every source once, pre-resized to the working size (unreadable files skipped)."""
-    sources = Sources(landscapes={}, cutouts={})
+    sources = Sources(landscapes={}, cutouts={}, noise=augment.noise_bank(params.size))
     zoom_max = params.background.zoom[1]
     for split in SPLITS:
         sources.landscapes[split] = [
@@ -363,24 +364,23 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
             strength = float(rng.uniform(*params.perspective.strength))
             shift = rng.uniform(-strength, strength, (4, 2))
             record["perspective"] = round(strength, 3)
-        level = augment.pick_level(cutout.levels, long_side)
+        level = augment.resized_cutout(cutout.levels, long_side)
         gain0 = gain1 = np.ones(3, np.float32)
-        hue, saturation, grad_angle = 0.0, 1.0, 0.0
+        matrix, grad_angle = None, 0.0
         cj = params.color_jitter
         if _draw(rng, cj):
             brightness = float(rng.uniform(*cj.brightness))
             saturation = float(rng.uniform(*cj.saturation))
             hue = float(rng.uniform(-cj.hue, cj.hue))
-            gain0 = gain1 = np.full(3, brightness, np.float32)
+            matrix = augment.color_matrix(hue, saturation, brightness)
             record.update(brightness=round(brightness, 3), saturation=round(saturation, 3), hue=round(hue, 2))
         if _draw(rng, params.gradient):
             strength = float(rng.uniform(*params.gradient.strength))
-            tint0 = 1 + rng.uniform(-strength, strength, 3) * 0.5
-            tint1 = 1 - rng.uniform(0, strength) + rng.uniform(-strength, strength, 3) * 0.25
-            gain0, gain1 = gain0 * tint0.astype(np.float32), gain1 * tint1.astype(np.float32)
+            gain0 = (1 + rng.uniform(-strength, strength, 3) * 0.5).astype(np.float32)
+            gain1 = (1 - rng.uniform(0, strength) + rng.uniform(-strength, strength, 3) * 0.25).astype(np.float32)
             grad_angle = float(rng.uniform(0, 2 * math.pi))
             record["gradient"] = round(strength, 3)
-        shaded = augment.shade_object(level, gain0, gain1, grad_angle, hue, saturation)
+        shaded = augment.shade_object(level, matrix, gain0, gain1, grad_angle)
         sigma = float(rng.uniform(*params.feather.sigma)) if _draw(rng, params.feather) else 0.0
         homography = augment.object_homography(level.shape[1], level.shape[0], (cx, cy_px), long_side, angle, flip, shift)
         box = augment.paste_object(image, coverage, shaded, homography, sigma)
@@ -479,7 +479,7 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
         noise = float(rng.uniform(*light.noise))
         quality = int(rng.integers(light.jpeg_quality[0], light.jpeg_quality[1] + 1))
         image = cv2.LUT(image, augment.lighting_lut(brightness, contrast, gamma, temperature))
-        image = augment.add_noise(image, noise, rng)
+        image = augment.add_noise(image, noise, sources.noise, rng)
         record.update(brightness=round(brightness, 2), contrast=round(contrast, 3), gamma=round(gamma, 3),
                       temperature=round(temperature, 3), noise=round(noise, 2))
     record["jpeg_quality"] = quality
