@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,10 +226,12 @@ def run_cleanvision(paths: list[str], params: KindFilterParams) -> tuple[pd.Data
         "grayscale": {},
         "exact_duplicates": {},
     }
+    started = time.perf_counter()
     lab = Imagelab(filepaths=paths, verbose=False)
     # One process: the stage runs many queries side by side under DVC, and a
     # process pool costs more than it saves on a few hundred small copies.
     lab.find_issues(issue_types, n_jobs=1, verbose=False)
+    log.info("cleanvision: %d photos in %.1f s", len(paths), time.perf_counter() - started)
     sets = {"exact_duplicates": [list(s) for s in lab.info.get("exact_duplicates", {}).get("sets", [])]}
     if params.near_duplicates:
         sets["near_duplicates"] = near_duplicate_sets(
