@@ -41,7 +41,7 @@ def check(tmp_path: Path, images: dict[str, np.ndarray | bytes], params: KindFil
     Returns {file name: (reason or None, PhotoCheck)}.
     """
     folder = tmp_path / "raw"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for seed in range(plain):  # a few ordinary photos, so the query has a "normal" size
         (folder / f"plain{seed}.png").write_bytes(encode_image(photo(100 + seed)))
     for name, image in images.items():
@@ -70,8 +70,8 @@ def test_transparency_rejected_for_landscape_kept_for_trash(tmp_path):
     cutout[:, :30, 3] = 0                       # a third transparent: real alpha
     opaque = cv2.cvtColor(photo(2), cv2.COLOR_BGR2BGRA)  # alpha channel, all 255
     images = {"cutout.png": cutout, "opaque.png": opaque}
-    landscape = check(tmp_path / "l", images, LANDSCAPE) if (tmp_path / "l").mkdir() is None else None
-    trash = check(tmp_path / "t", images, TRASH) if (tmp_path / "t").mkdir() is None else None
+    landscape = check(tmp_path / "landscape", images, LANDSCAPE)
+    trash = check(tmp_path / "trash", images, TRASH)
     assert landscape["cutout.png"][0] == "transparent"
     assert landscape["opaque.png"][0] is None and not landscape["opaque.png"][1].has_alpha
     assert trash["cutout.png"][0] is None and trash["cutout.png"][1].has_alpha
@@ -104,8 +104,7 @@ def test_grayscale_vs_faint_colour(tmp_path):
     out = check(tmp_path, {"gray.jpg": gray, "muted.png": muted}, TRASH)
     assert out["gray.jpg"][0] == "grayscale"
     assert out["muted.png"][0] is None
-    keep = check(tmp_path / "k", {"gray.jpg": gray}, TRASH.model_copy(update={"grayscale": "keep"})) \
-        if (tmp_path / "k").mkdir() is None else None
+    keep = check(tmp_path / "keep", {"gray.jpg": gray}, TRASH.model_copy(update={"grayscale": "keep"}))
     assert keep["gray.jpg"][0] is None
 
 
