@@ -47,6 +47,7 @@ NO_FOREGROUND = "no_foreground"
 TOO_SMALL = "too_small"
 TOO_LARGE = "too_large"
 BORDER = "touches_border"
+EDGE_PATCH = "edge_patch"
 FRAGMENTED = "fragmented"
 MAX_PIECES = "max_pieces"
 GRABCUT_FAILED = "grabcut_failed"
@@ -87,6 +88,7 @@ class Candidate:
     area: int = 0
     area_share: float = 0.0
     border_touch: float = 0.0
+    offcentre: float = 0.0
     solidity: float = 0.0
     image: np.ndarray | None = field(default=None, repr=False)
 
@@ -121,6 +123,17 @@ def border_touch(mask: np.ndarray) -> float:
     """Share of the outermost ring of pixels covered by a bool (H, W) mask."""
     ring = np.concatenate([mask[0, :], mask[-1, :], mask[1:-1, 0], mask[1:-1, -1]])
     return float(ring.mean())
+
+
+def offcentre(mask: np.ndarray) -> float:
+    """How far the box of a bool (H, W) piece is from the photo centre: 0 centred, 0.5 on the edge.
+
+    The larger of the horizontal and vertical distances of the box centre from
+    the photo centre, as shares of the photo width and height.
+    """
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    height, width = mask.shape
+    return float(max(abs((x + w / 2) / width - 0.5), abs((y + h / 2) / height - 0.5)))
 
 
 def solidity(mask: np.ndarray) -> float:
@@ -391,15 +404,22 @@ def piece_soft_alpha(alpha: np.ndarray, piece: np.ndarray, reach: int = 8) -> np
     return np.where(own & near.astype(bool), alpha, 0).astype(np.uint8)
 
 
-def gate(area_share: float, touch: float, solid: float, params) -> str:
-    """The quality-gate reason for a piece ('' = passes); `params` is a CropParams."""
-    if area_share < params.min_area:
+def gate(candidate: Candidate, params) -> str:
+    """The quality-gate reason for a measured piece ('' = passes); `params` is a CropParams.
+
+    edge_patch: a piece that touches the border with its box centre far off
+    the photo centre is nearly always background showing at the frame's edge
+    (the board beside a frame-filling box, a corner shadow), not the subject.
+    """
+    if candidate.area_share < params.min_area:
         return TOO_SMALL
-    if area_share > params.max_area:
+    if candidate.area_share > params.max_area:
         return TOO_LARGE
-    if touch > params.max_border_touch:
+    if candidate.border_touch > params.max_border_touch:
         return BORDER
-    if solid < params.min_solidity:
+    if candidate.border_touch > 0 and candidate.offcentre > params.max_offcentre:
+        return EDGE_PATCH
+    if candidate.solidity < params.min_solidity:
         return FRAGMENTED
     return ""
 
@@ -469,7 +489,7 @@ def box_mask(bgr: np.ndarray, box: tuple[int, int, int, int], work_size: int,
 def _measure(piece: np.ndarray, method: str) -> Candidate:
     """Statistics of a bool working-size piece as an (unfinished) Candidate."""
     return Candidate(method=method, area_share=float(piece.mean()), border_touch=border_touch(piece),
-                     solidity=solidity(piece))
+                     offcentre=offcentre(piece), solidity=solidity(piece))
 
 
 def _finish(candidate: Candidate, bgr: np.ndarray, alpha: np.ndarray, x0: int = 0, y0: int = 0) -> Candidate:
@@ -530,7 +550,7 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
             candidates.append(Candidate(method=method, status=REJECTED, reason=NO_FOREGROUND))
             continue
         candidate = _measure(piece, method)
-        reason = FRAGMENTED if too_many else gate(candidate.area_share, candidate.border_touch, candidate.solidity, params)
+        reason = FRAGMENTED if too_many else gate(candidate, params)
         if not reason and accepted >= params.max_pieces:
             reason = MAX_PIECES
         if reason:

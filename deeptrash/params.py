@@ -99,6 +99,7 @@ class CropParams(Section):
     min_area: float = Field(0.02, gt=0, lt=1)
     max_area: float = Field(0.9, gt=0, le=1)
     max_border_touch: float = Field(0.3, ge=0, le=1)
+    max_offcentre: float = Field(0.3, ge=0, le=0.5)
     max_pieces: int = Field(3, ge=1, le=50)
     feather: int = Field(2, ge=0, le=50)
     boxes: str | None = None

@@ -26,7 +26,7 @@ from deeptrash.plots import contact_sheet
 log = logging.getLogger("crop")
 
 COLUMNS = ["file", "source", "x", "y", "w", "h", "area", "method", "status", "reason",
-           "area_share", "border_touch", "solidity"]
+           "area_share", "border_touch", "offcentre", "solidity"]
 SHEET_MAX = 64  # cut-outs shown on the contact sheet
 
 
@@ -67,6 +67,7 @@ def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) 
                          "status": candidate.status, "reason": candidate.reason,
                          "area_share": round(candidate.area_share, 4),
                          "border_touch": round(candidate.border_touch, 4),
+                         "offcentre": round(candidate.offcentre, 4),
                          "solidity": round(candidate.solidity, 4)})
     return pd.DataFrame(rows, columns=COLUMNS), sheet_images
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                     "(automatic GrabCut, the photo's own alpha, or crop.boxes).",
         epilog="Writes data/cutouts/KEY/ (cut-outs + cutouts.csv, one row per candidate with status and "
                "reason), metrics/crop/KEY.json and plots/cutouts/KEY.png. Settings: the crop section of "
-               "params.yaml (gates min_area, max_area, max_border_touch, min_solidity, max_components; "
+               "params.yaml (gates min_area, max_area, max_border_touch, max_offcentre, min_solidity, max_components; "
                "max_pieces, feather, work_size, iterations, boxes).")
     parser.add_argument("key", help="trash query key from params.yaml (scrape.trash)")
     args = parser.parse_args(argv)

@@ -161,9 +161,21 @@ def test_border_gate(x1, reason):
     # A band in the bottom-left corner touching 18 px of the left edge and 61 (or 37) px of the
     # bottom: 21% (or 14.5%) of the 380 px ring, against a limit of 18%.
     band = rect(0, 78, x1, 95)
-    cands = crop.crop_photo(shot(band), PARAMS.model_copy(update={"max_border_touch": 0.18}))
+    params = PARAMS.model_copy(update={"max_border_touch": 0.18, "max_offcentre": 0.5})  # only this gate
+    cands = crop.crop_photo(shot(band), params)
     assert len(cands) == 1 and cands[0].reason == reason
     assert cands[0].border_touch == pytest.approx((x1 + 1 + 18) / (4 * SIZE - 4), abs=0.02)
+
+
+@pytest.mark.parametrize("x1, reason", [(20, crop.EDGE_PATCH), (40, "")])
+def test_edge_patch_gate(x1, reason):
+    # A block against the left edge whose box centre is 0.39 (or 0.29) of the width off-centre.
+    block = rect(0, 30, x1, 65)
+    cands = crop.crop_photo(shot(block), PARAMS)
+    assert len(cands) == 1 and cands[0].reason == reason
+    assert cands[0].offcentre == pytest.approx(0.5 - (x1 + 1) / 2 / SIZE, abs=0.02)
+    # The same block away from the edge is fine wherever it is.
+    assert accepted(crop.crop_photo(shot(rect(3, 30, x1 + 3, 65)), PARAMS))
 
 
 @pytest.mark.parametrize("arm, reason", [(34, crop.FRAGMENTED), (12, "")])
