@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     folder = require_dir(Path("data/clean/trash") / args.key, "filtered photos")
     names = read_kept(folder)
     boxes = read_boxes(params.crop.boxes) if params.crop.boxes else {}
+    if boxes:
+        boxed = sum(boxes_for(boxes, Path(name).name) is not None for name in names)
+        log.info("%s: %s lists boxes for %d of this query's %d photos", args.key, params.crop.boxes, boxed, len(names))
 
     started = time.perf_counter()
     with staged_dir(Path("data/cutouts") / args.key) as out:
