@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,6 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from deeptrash import augment
@@ -88,6 +88,7 @@ def dhash(gray: np.ndarray) -> int:
 
 def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
     """(query, path) of kept landscape photos, query folders in name order."""
+    import pandas as pd  # here, not at the top: worker processes never need pandas (0.5 s import)
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         kept = query_dir / "kept.csv"
@@ -102,6 +103,7 @@ def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
 
 def _cutout_files(folder: Path) -> list[tuple[str, Path, str]]:
     """(query, path, source photo) of usable cut-outs (status ok), query folders in name order."""
+    import pandas as pd
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         table = query_dir / "cutouts.csv"
@@ -517,9 +519,26 @@ def _pool_context():
     return context
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a live process (Linux /proc VmHWM), MB; 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def _results(index: SourceIndex, params: SynthParams, seed: int, tasks: list[tuple[str, int]],
-             workers: int) -> Iterator[tuple[str, int, bytes, bytes, dict]]:
-    """Encoded composites for `tasks`, in order; memory stays bounded for any count."""
+             workers: int, stats: dict | None = None) -> Iterator[tuple[str, int, bytes, bytes, dict]]:
+    """Encoded composites for `tasks`, in order; memory stays bounded for any count.
+
+    Workers are processes started from a fork server; a script calling this
+    needs the usual `if __name__ == "__main__":` guard. `stats` receives
+    `worker_peak_mb` (largest worker's peak resident memory).
+    """
+    stats = {} if stats is None else stats
     if workers <= 1:
         previous = cv2.getNumThreads()
         _init_worker(index, params, seed)
@@ -535,6 +554,7 @@ def _results(index: SourceIndex, params: SynthParams, seed: int, tasks: list[tup
     with _pool_context().Pool(workers, initializer=_init_worker, initargs=(index, params, seed)) as pool:
         for start in range(0, len(tasks), window):
             yield from pool.imap(_encode_task, tasks[start:start + window], chunksize=chunk)
+        stats["worker_peak_mb"] = max((_peak_rss_mb(p.pid) for p in pool._pool), default=0.0)
 
 
 def resolve_workers(workers: int) -> int:
@@ -558,15 +578,28 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
     for split in SPLITS:
         (out_dir / split / "images").mkdir(parents=True, exist_ok=True)
         (out_dir / split / "masks").mkdir(parents=True, exist_ok=True)
-    results = _results(index, params, seed, tasks, workers)
+    stats: dict = {}
+    started = time.perf_counter()
+    first = None
+    results = _results(index, params, seed, tasks, workers, stats)
     for split, i, jpeg, png, record in tqdm(results, total=len(tasks), desc="synthesize", unit="img", disable=None):
+        if first is None:
+            first = time.perf_counter() - started
         stem = f"{i:06d}"
         atomic_write_bytes(out_dir / split / "images" / f"{stem}.jpg", jpeg)
         atomic_write_bytes(out_dir / split / "masks" / f"{stem}.png", png)
         rows[split].append(_sample_row(stem, record))
         if split == "train" and len(previews) < preview:
             previews.append((decode_image(jpeg), decode_image(png)))
-    summary: dict = {"workers": workers}
+    seconds = time.perf_counter() - started
+    summary: dict = {
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "startup_seconds": round(first or 0.0, 3),  # until the first composite: pool start, source decoding
+        "composites_per_second": round(len(tasks) / max(seconds, 1e-9), 1),
+        "worker_peak_mb": round(stats.get("worker_peak_mb", 0.0), 1),
+    }
+    import pandas as pd
     for split in SPLITS:
         frame = pd.DataFrame(rows[split])
         atomic_write_csv(out_dir / split / "samples.csv", frame)
@@ -603,6 +636,8 @@ def _sample_row(stem: str, record: dict) -> dict:
 
 def source_metrics(index: SourceIndex) -> dict:
     """Duplicate/unreadable counts and split sizes for metrics/synth.json."""
+    import pandas as pd
+
     removed = pd.DataFrame(index.removed, columns=["kind", "name", "reason", "duplicate_of"])
     out: dict = {"duplicates_removed": {}, "unreadable": {}, "shared_between_splits": sorted(index.shared)}
     for kind in ("landscape", "cutout"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 import pandas as pd
 
@@ -38,18 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     settings = params.synth
     index = synth.find_sources(args.landscapes, args.cutouts, settings)
-    started = time.perf_counter()
     with staged_dir(args.out) as out:
         summary = synth.synthesize(index, settings, params.seed, out, workers=args.workers)
         sources = pd.DataFrame(index.split_table, columns=["kind", "query", "group", "split"])
         removed = pd.DataFrame(index.removed, columns=["kind", "name", "reason", "duplicate_of"])
         atomic_write_csv(out / "sources.csv", sources)
         atomic_write_csv(out / "dropped.csv", removed)
-    seconds = time.perf_counter() - started
     previews = summary.pop("preview")
-    total = settings.train + settings.val
-    metrics = {**summary, **synth.source_metrics(index), "size": settings.size,
-               "seconds": round(seconds, 2), "composites_per_second": round(total / max(seconds, 1e-9), 1)}
+    metrics = {**summary, **synth.source_metrics(index), "size": settings.size}
     atomic_write_json(args.metrics, metrics)
     tiles, labels = [], []
     for k, (image, mask) in enumerate(previews):
