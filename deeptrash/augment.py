@@ -94,19 +94,31 @@ def shade_object(premult: np.ndarray, matrix: np.ndarray | None, gain0: np.ndarr
     Returns uint8 (h, w, 4); alpha unchanged, colour kept <= alpha (premultiplied).
     """
     h, w = premult.shape[:2]
+    uniform = np.array_equal(gain0, gain1)
+    if uniform:
+        # No gradient: a uniform gain is just part of the colour matrix (one pass, no float image).
+        gain = np.asarray(gain0, np.float32)
+        if not np.all(gain == 1):
+            matrix = np.diag(gain) if matrix is None else (np.diag(gain) @ matrix).astype(np.float32)
+        if matrix is None:
+            return premult
     bgr = premult[:, :, :3]
     if matrix is not None:
         bgr = cv2.transform(bgr, matrix)
+    alpha = premult[:, :, 3]
+    alpha3 = cv2.merge([alpha, alpha, alpha])
+    out = np.empty_like(premult)
+    out[:, :, 3] = alpha
+    if uniform:
+        out[:, :, :3] = cv2.min(bgr, alpha3)
+        return out
     # Position along the gradient, 0 at one end of the object and 1 at the other.
     xs = (np.arange(w, dtype=np.float32) - (w - 1) / 2) * np.float32(math.cos(angle))
     ys = (np.arange(h, dtype=np.float32) - (h - 1) / 2) * np.float32(math.sin(angle))
     span = max(float(abs(xs[0]) + abs(ys[0])), 1e-6)
     t = (ys[:, None] + xs[None, :]) * np.float32(0.5 / span) + np.float32(0.5)
     gains = cv2.merge([t * np.float32(g1 - g0) + np.float32(g0) for g0, g1 in zip(gain0, gain1)])
-    alpha = premult[:, :, 3]
-    out = np.empty_like(premult)
-    out[:, :, :3] = cv2.min(cv2.multiply(bgr, gains, dtype=cv2.CV_8U), cv2.merge([alpha, alpha, alpha]))
-    out[:, :, 3] = alpha
+    out[:, :, :3] = cv2.min(cv2.multiply(bgr, gains, dtype=cv2.CV_8U), alpha3)
     return out
 
 
