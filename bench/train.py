@@ -40,7 +40,7 @@ from deeptrash.params import load_params  # noqa: E402
 def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
     """Seconds per step of `steps` training steps of model.fit on `data` (repeated)."""
     start = time.perf_counter()
-    model.fit(data.repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+    model.fit(data.repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
     return (time.perf_counter() - start) / steps
 
 
