@@ -396,3 +396,15 @@ def test_reversed_range_is_a_one_line_error():
     raw = {"scrape": {"trash": {"a": "a"}, "landscape": {"b": "b"}}, "synth": {"motion_blur": {"kernel": [9, 3]}}}
     with pytest.raises(UserError, match=r"synth\.motion_blur\.kernel.*low <= high"):
         validate_params(raw)
+
+
+def test_a_single_source_photo_serves_both_splits(tmp_path):
+    land, cuts = tmp_path / "landscape", tmp_path / "cutouts"
+    write_landscapes(land, {"beach": [textured((90, 120, 3), 1, 40)]})
+    write_cutouts(cuts, {"can": [("only", shape_cutout("rect", (0, 0, 220)))]})
+    index = synth.find_sources(land, cuts, make_params())
+    assert sorted(index.shared) == ["cutout", "landscape"]
+    assert all(len(index.landscapes[s]) == len(index.cutouts[s]) == 1 for s in ("train", "val"))
+    summary = synth.synthesize(index, make_params(train=3, val=2), 0, tmp_path / "out")
+    assert summary["val"]["samples"] == 2
+    assert synth.source_metrics(index)["shared_between_splits"] == ["cutout", "landscape"]
