@@ -86,15 +86,28 @@ def dhash(gray: np.ndarray) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
+def _read_table(path: Path):
+    """A stage's CSV as strings; UserError if it is unreadable or has no `file` column."""
+    import pandas as pd  # here, not at the top: worker processes never need pandas (0.5 s import)
+    if not path.stat().st_size:
+        return pd.DataFrame()
+    try:
+        frame = pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    if "file" not in frame.columns:
+        raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
+    return frame
+
+
 def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
     """(query, path) of kept landscape photos, query folders in name order."""
-    import pandas as pd  # here, not at the top: worker processes never need pandas (0.5 s import)
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         kept = query_dir / "kept.csv"
         if kept.is_file():
-            names = pd.read_csv(kept, dtype=str)["file"].dropna().tolist() if kept.stat().st_size else []
-            paths = [query_dir / n for n in names]
+            frame = _read_table(kept)
+            paths = [query_dir / n for n in frame["file"].dropna()] if len(frame.columns) else []
         else:
             paths = list_images(query_dir)
         found.extend((query_dir.name, p) for p in sorted(paths))
@@ -103,12 +116,11 @@ def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
 
 def _cutout_files(folder: Path) -> list[tuple[str, Path, str]]:
     """(query, path, source photo) of usable cut-outs (status ok), query folders in name order."""
-    import pandas as pd
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         table = query_dir / "cutouts.csv"
         if table.is_file() and table.stat().st_size:
-            frame = pd.read_csv(table, dtype=str).fillna("")
+            frame = _read_table(table).fillna("")
             if "status" in frame:
                 frame = frame[frame["status"].str.lower() == "ok"]
             for row in frame.itertuples(index=False):

@@ -389,6 +389,11 @@ def test_stage_errors_are_one_line_and_leave_nothing(sources, tmp_path):
     with pytest.raises(UserError, match="no usable landscape photos"):
         stage.main(["--params", params, "--landscapes", str(tmp_path / "no_land"), "--cutouts", str(cuts),
                     "--out", str(out)])
+    broken = tmp_path / "broken"
+    (broken / "can").mkdir(parents=True)
+    (broken / "can" / "cutouts.csv").write_text("name,status\nx.png,ok\n")
+    with pytest.raises(UserError, match="no 'file' column"):
+        stage.main(["--params", params, "--landscapes", str(land), "--cutouts", str(broken), "--out", str(out)])
     assert not out.exists()
 
 
