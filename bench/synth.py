@@ -82,11 +82,13 @@ def all_steps_on(size: int, samples: int) -> SynthParams:
 
 def time_recipe(index, params: SynthParams, workers: int, out: Path) -> dict:
     """Run the stage's code path; composites/s overall and after start-up, start-up s, worker MB."""
+    cpu = time.process_time()
     summary = synth.synthesize(index, params, 0, out, workers=workers, preview=0)
+    cpu = time.process_time() - cpu  # this process only: meaningful for workers=1
     total = params.train + params.val
     steady = (total - 1) / max(summary["seconds"] - summary["startup_seconds"], 1e-9)
     return {"rate": summary["composites_per_second"], "steady": steady, "startup": summary["startup_seconds"],
-            "worker_mb": summary["worker_peak_mb"]}
+            "worker_mb": summary["worker_peak_mb"], "cpu_ms": cpu / total * 1e3}
 
 
 # --- the baseline: a plain single-process generator ------------------------------------
@@ -200,6 +202,9 @@ def main() -> None:
             print(f"{size:>5} {base:>14.1f}/s {one['rate']:>9.1f}/s ({one['steady']:>6.1f}/s) "
                   f"{many['rate']:>9.1f}/s ({many['steady']:>6.1f}/s) {many['rate'] / one['rate']:>6.2f}x "
                   f"({many['steady'] / one['steady']:.2f}x) {many['rate'] / base:>11.2f}x {many['startup']:>7.2f}s",
+                  flush=True)
+            print(f"       1 worker: {one['cpu_ms']:.2f} CPU ms per composite -> an idle {cores}-core machine "
+                  f"could make about {cores * 1000 / one['cpu_ms']:.0f}/s (CPU time is less sensitive to other load)",
                   flush=True)
         own, _ = peak_mb()
         print(f"peak memory (resource.getrusage self / /proc VmHWM of workers): this process {own:.0f} MB, "
