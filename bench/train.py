@@ -7,7 +7,8 @@
 1. Pipeline cost. The default segmenter trains with the real tf.data input
    (decode JPEG/PNG, augment, batch, prefetch; no cache, so every step decodes)
    and, in the same run, with the same batches held in memory (decoded and
-   augmented once). Rounds alternate so a noisy neighbour hits both alike.
+   augmented once). Rounds alternate so a noisy neighbour hits both alike;
+   each round's step time is the median step-to-step time (steady state).
    Target: the pipeline costs <= 10 % of the in-memory step time. The per-step
    time also gives the seconds per epoch for the default params.yaml.
 2. Images/s for each backbone at 128 and 256 px, on in-memory batches; the
@@ -37,11 +38,26 @@ from deeptrash import model as seg  # noqa: E402
 from deeptrash.params import load_params  # noqa: E402
 
 
+class StepClock(keras.callbacks.Callback):
+    """Wall-clock time at the end of every training step."""
+
+    def on_train_begin(self, logs=None):
+        self.ends = [time.perf_counter()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+
 def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
-    """Seconds per step of `steps` training steps of model.fit on `data` (repeated)."""
-    start = time.perf_counter()
-    model.fit(data.repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
-    return (time.perf_counter() - start) / steps
+    """Median seconds per training step over `steps` steps of model.fit on `data` (repeated).
+
+    The median of step-to-step times is the steady state: it leaves out the
+    pipeline start-up of each fit call (paid once per epoch in real training,
+    i.e. spread over ~100 steps) and most spikes from neighbours on a shared CPU.
+    """
+    clock = StepClock()
+    model.fit(data.repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[clock])
+    return statistics.median(np.diff(clock.ends))
 
 
 def new_model(backbone: str, bn_momentum: float, learning_rate: float) -> keras.Model:
