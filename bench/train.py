@@ -3,16 +3,19 @@
     python bench/train.py                       # everything (slow on 2 cores: ~10+ min)
     python bench/train.py --skip-backbones      # only the pipeline check at 96 and 128 px
     python bench/train.py --synth data/synth    # pipeline check on the real synth output
+    python bench/train.py --sizes --backbone-sizes 256   # only backbone speeds at 256 px
 
 1. Pipeline cost. The default segmenter trains with the real tf.data input
-   (decode JPEG/PNG, augment, batch, prefetch; no cache, so every step decodes)
+   (decode JPEG/PNG, augment, batch, prefetch; with train.cache as set, after
+   the first pass has filled it, and without cache, so every step decodes)
    and, in the same run, with the same batches held in memory (decoded and
    augmented once). Rounds alternate so a noisy neighbour hits both alike;
    each round's step time is the median step-to-step time (steady state).
    Target: the pipeline costs <= 10 % of the in-memory step time. The per-step
    time also gives the seconds per epoch for the default params.yaml.
 2. Images/s for each backbone at 128 and 256 px, on in-memory batches; the
-   baseline is mobilenet_v3_small (the CPU default) at the same size.
+   baseline is the first one listed (mobilenet_v3_small, the CPU default) at
+   the same size.
 
 Numbers on a shared machine are noisy: read them as rough.
 """
@@ -65,10 +68,13 @@ def new_model(backbone: str, bn_momentum: float, learning_rate: float) -> keras.
     return seg.compile_segmenter(model, learning_rate=learning_rate, total_steps=10_000)
 
 
-def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, cfg) -> tuple[float, float]:
+def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, cfg,
+                  cache: bool) -> tuple[float, float]:
     """(pipeline s/step, in-memory s/step): medians over alternating rounds."""
     files = ds.list_split(synth / "train")
-    pipeline = ds.make_dataset(files, size, batch, training=True, seed=0, cache=False)
+    pipeline = ds.make_dataset(files, size, batch, training=True, seed=0, cache=cache)
+    for _ in pipeline:  # one full pass: fills the cache, as the first epoch does
+        pass
     held = list(pipeline.take(steps))  # the same kind of batches, decoded once
     memory = tf.data.Dataset.from_tensor_slices((
         tf.stack([x for x, _ in held]), tf.stack([y for _, y in held])
@@ -97,12 +103,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--synth", help="synth folder to read (default: a temporary one of shape images)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128], help="pipeline check sizes")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[96, 128],
+                        help="pipeline check sizes (none: skip the check)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backbone-sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--backbone-batch", type=int, default=8)
     parser.add_argument("--backbone-steps", type=int, default=4)
+    parser.add_argument("--backbones", nargs="+", default=list(seg.BACKBONES), choices=list(seg.BACKBONES))
     parser.add_argument("--skip-backbones", action="store_true")
     args = parser.parse_args()
 
@@ -117,22 +125,24 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             synth = Path(args.synth) if args.synth else ds.write_shapes_synth(
                 Path(tmp) / "synth", cfg.batch_size * args.steps, 1, size)
-            piped, memory = pipeline_cost(synth, size, cfg.batch_size, args.steps, args.rounds, cfg)
-        overhead = 100 * (piped - memory) / memory
-        per_epoch = piped * (params.synth.train // cfg.batch_size)
-        verdict = "ok" if overhead <= 10 else "OVER TARGET"
-        print(f"  {size:4d} px: pipeline {1000 * piped:7.0f} ms/step, in memory (baseline) "
-              f"{1000 * memory:7.0f} ms/step, pipeline cost {overhead:+5.1f} % [{verdict}]; "
-              f"{cfg.batch_size / piped:5.1f} images/s -> {per_epoch:5.0f} s per epoch of "
-              f"{params.synth.train} images, {per_epoch * cfg.epochs / 60:4.1f} min for {cfg.epochs} epochs")
+            for cache in dict.fromkeys([cfg.cache, False]):
+                piped, memory = pipeline_cost(synth, size, cfg.batch_size, args.steps, args.rounds, cfg, cache)
+                overhead = 100 * (piped - memory) / memory
+                per_epoch = piped * (params.synth.train // cfg.batch_size)
+                verdict = "ok" if overhead <= 10 else "OVER TARGET"
+                print(f"  {size:4d} px, cache {'on ' if cache else 'off'}: pipeline {1000 * piped:6.0f} ms/step, "
+                      f"in memory (baseline) {1000 * memory:6.0f} ms/step, pipeline cost {overhead:+5.1f} % "
+                      f"[{verdict}]; {cfg.batch_size / piped:5.1f} images/s -> {per_epoch:4.0f} s per epoch of "
+                      f"{params.synth.train} images, {per_epoch * cfg.epochs / 60:4.1f} min for {cfg.epochs} epochs",
+                      flush=True)
 
     if args.skip_backbones:
         return
     print(f"\n2. training images/s per backbone (batch {args.backbone_batch}, in memory; "
-          "baseline mobilenet_v3_small at the same size)")
+          "baseline: the first backbone listed, at the same size)")
     for size in args.backbone_sizes:
         baseline = None
-        for backbone in seg.BACKBONES:
+        for backbone in args.backbones:
             rate = backbone_speed(backbone, size, args.backbone_batch, args.backbone_steps)
             baseline = baseline or rate
             print(f"  {size:4d} px {backbone:20s} {rate:7.1f} images/s  ({rate / baseline:4.2f}x baseline)",
