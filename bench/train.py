@@ -120,7 +120,8 @@ def main() -> None:
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, "
           f"GPUs: {len(tf.config.list_physical_devices('GPU'))}; batch {cfg.batch_size}, {cfg.backbone}")
 
-    print("\n1. input pipeline vs the same batches in memory (target: pipeline <= +10 %)")
+    if args.sizes:
+        print("\n1. input pipeline vs the same batches in memory (target: pipeline <= +10 %)")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             synth = Path(args.synth) if args.synth else ds.write_shapes_synth(
