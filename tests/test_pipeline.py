@@ -86,6 +86,9 @@ def project(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], root)
     run(["git", "config", "user.email", "ci@example.com"], root)
     run(["git", "config", "user.name", "CI"], root)
+    # As in a clone: the code is committed before the first run (dvclive needs a HEAD).
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "code"], root)
     output = run([DVC, "repro"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline"], root)
