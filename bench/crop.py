@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deeptrash import crop  # noqa: E402
 from deeptrash.io import decode_image, list_images, read_image, read_mask, write_image  # noqa: E402
+from deeptrash.metrics import iou  # noqa: E402
 from deeptrash.params import CropParams  # noqa: E402
 from deeptrash.plots import contact_sheet  # noqa: E402
 
@@ -101,7 +102,7 @@ def run(photos, params, label: str) -> dict:
         candidates += len(cands)
         cutouts += sum(c.status == crop.OK for c in cands)
         if truth is not None:
-            ious.append(crop.iou(crop.paste_alpha(cands, truth.shape), truth))
+            ious.append(iou(crop.paste_alpha(cands, truth.shape), truth))
         rows.append((name, image, cands))
     report = {"photos": len(photos), "cutouts": cutouts, "candidates": candidates, "seconds": seconds, "ious": ious}
     print(f"{label}: {len(photos)} photos, {cutouts} cut-outs, acceptance {cutouts / max(candidates, 1):.2f} "
@@ -123,7 +124,7 @@ def baseline(photos, params, method, label: str) -> None:
     cpu_started = time.process_time()
     masks = [method(image, params) for image, _ in scored]
     cpu = time.process_time() - cpu_started
-    ious = [crop.iou(mask, truth) for mask, (_, truth) in zip(masks, scored)]
+    ious = [iou(mask, truth) for mask, (_, truth) in zip(masks, scored)]
     print(f"  baseline {label}: IoU median {np.median(ious):.3f}, 10th percentile {np.percentile(ious, 10):.3f}; "
           f"{len(scored) / cpu:.1f} photos per CPU second")
 

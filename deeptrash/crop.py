@@ -614,9 +614,3 @@ def paste_alpha(candidates: list[Candidate], shape: tuple[int, int]) -> np.ndarr
         if c.status == OK and c.image is not None:
             canvas[c.y:c.y + c.h, c.x:c.x + c.w] |= c.image[:, :, 3] >= 128
     return canvas
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool (H, W) masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)

@@ -13,6 +13,7 @@ import pytest
 from deeptrash import crop
 from deeptrash.errors import UserError
 from deeptrash.io import read_image, write_image
+from deeptrash.metrics import iou
 from deeptrash.params import CropParams
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def test_one_object_is_cut_tightly_with_high_iou():
     assert [c.method for c in cands] == ["auto"]
     (cut,) = accepted(cands)
     assert cut.image.shape == (cut.h, cut.w, 4) and cut.image.dtype == np.uint8
-    assert crop.iou(crop.paste_alpha(cands, truth.shape), truth) > 0.9
+    assert iou(crop.paste_alpha(cands, truth.shape), truth) > 0.9
     # Tight box: the alpha reaches every side of the cut-out.
     alpha = cut.image[:, :, 3]
     assert alpha[0].any() and alpha[-1].any() and alpha[:, 0].any() and alpha[:, -1].any()
@@ -97,7 +98,7 @@ def test_large_photo_is_cut_at_working_size_and_placed_back_at_full_size():
     image = paint(image, truth, (40, 60, 200))
     cands = crop.crop_photo(image, PARAMS)
     (cut,) = accepted(cands)
-    assert crop.iou(crop.paste_alpha(cands, size), truth) > 0.95
+    assert iou(crop.paste_alpha(cands, size), truth) > 0.95
     ys, xs = np.nonzero(truth)
     assert abs(cut.x - xs.min()) <= 4 and abs(cut.x + cut.w - 1 - xs.max()) <= 4
     assert abs(cut.y - ys.min()) <= 4 and abs(cut.y + cut.h - 1 - ys.max()) <= 4
@@ -110,8 +111,8 @@ def test_two_separate_objects_give_two_cutouts():
     assert len(cuts) == 2
     pasted = [crop.paste_alpha([c], left.shape) for c in cuts]
     # Each cut-out covers one object and not the other (largest first: the rectangle).
-    assert crop.iou(pasted[0], right) > 0.85 and not (pasted[0] & left).any()
-    assert crop.iou(pasted[1], left) > 0.85 and not (pasted[1] & right).any()
+    assert iou(pasted[0], right) > 0.85 and not (pasted[0] & left).any()
+    assert iou(pasted[1], left) > 0.85 and not (pasted[1] & right).any()
 
 
 def test_max_pieces_keeps_the_largest():
@@ -211,7 +212,7 @@ def test_real_alpha_is_used_directly():
     (cut,) = accepted(cands)
     assert cut.method == "alpha"
     assert np.array_equal(cut.image[:, :, 3], alpha[cut.y:cut.y + cut.h, cut.x:cut.x + cut.w])
-    assert crop.iou(crop.paste_alpha(cands, truth.shape), alpha >= 128) == 1.0
+    assert iou(crop.paste_alpha(cands, truth.shape), alpha >= 128) == 1.0
 
 
 def test_opaque_alpha_channel_falls_back_to_the_automatic_cut():
@@ -227,7 +228,7 @@ def test_user_box_overrides_the_automatic_seed():
     (cut,) = cands
     assert cut.method == "box" and cut.status == crop.OK
     pasted = crop.paste_alpha(cands, left.shape)
-    assert crop.iou(pasted, left) > 0.85 and not (pasted & right).any()
+    assert iou(pasted, left) > 0.85 and not (pasted & right).any()
 
 
 def test_feather_gives_intermediate_alpha_only_near_the_edge():
@@ -243,7 +244,7 @@ def test_feather_gives_intermediate_alpha_only_near_the_edge():
         assert soft.any() and distance_to_edge[soft].max() <= feather + 1
         assert (alpha[distance_to_edge > feather + 1] % 255 == 0).all()
         # The 128 level stays on the mask outline: thresholding gives the mask back.
-        assert crop.iou(alpha >= 128, mask) > 0.97
+        assert iou(alpha >= 128, mask) > 0.97
 
 
 def test_cutout_alpha_is_feathered():
@@ -368,7 +369,7 @@ def test_demo_photos_are_cut_out_with_median_iou_over_0_9():
             image = decode_image(photo.data)
             cands = crop.crop_photo(image, PARAMS)
             methods.update(c.method for c in cands)
-            ious.append(crop.iou(crop.paste_alpha(cands, photo.truth.shape), photo.truth > 127))
+            ious.append(iou(crop.paste_alpha(cands, photo.truth.shape), photo.truth > 127))
     assert len(ious) == 30 and methods == {"auto"}
     assert np.median(ious) >= 0.9
     # And no photo is a total miss: the worst still overlaps its object well.
