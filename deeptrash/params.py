@@ -246,7 +246,7 @@ class TrainParams(Section):
         "mobilenet_v3_small", "mobilenet_v3_large", "resnet18_v2", "resnet50_v2", "efficientnet_v2_b0"
     ] = "mobilenet_v3_small"
     preset: str | None = None
-    epochs: int = Field(8, ge=1, le=10000)
+    epochs: int = Field(12, ge=1, le=10000)
     batch_size: int = Field(16, ge=1, le=4096)
     learning_rate: float = Field(0.002, gt=0, le=1)
     bn_momentum: float = Field(0.9, gt=0, lt=1)
