@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
+from deeptrash.io import resize, shrink_to
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,6 @@ def model_image_size(model_path: str | Path, model=None) -> int:
 
 # --- prediction -----------------------------------------------------------------
 
-def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize with area averaging when shrinking (no aliasing), bilinear when growing."""
-    if image.shape[1] == width and image.shape[0] == height:
-        return image
-    shrinking = width * height < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
-
 def run_model(model, batch_rgb: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """Probabilities of a batch of model-sized images.
 
@@ -160,7 +153,7 @@ def run_model(model, batch_rgb: np.ndarray, batch_size: int = 8) -> np.ndarray:
 
 def to_model_input(image_bgr: np.ndarray, image_size: int) -> np.ndarray:
     """uint8 (H, W, 3) BGR -> float32 (S, S, 3) RGB 0..255 (squashed to S x S)."""
-    resized = _resize(image_bgr[:, :, :3], image_size, image_size)
+    resized = resize(image_bgr[:, :, :3], image_size, image_size)
     return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
@@ -170,7 +163,7 @@ def predict_many(model, images_bgr: list[np.ndarray], image_size: int, batch_siz
         return []
     batch = np.stack([to_model_input(image, image_size) for image in images_bgr])
     probs = run_model(model, batch, batch_size)
-    return [_resize(p, image.shape[1], image.shape[0]) for p, image in zip(probs, images_bgr)]
+    return [resize(p, image.shape[1], image.shape[0]) for p, image in zip(probs, images_bgr)]
 
 
 def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
@@ -225,7 +218,7 @@ def predict_probabilities(
         chunk = boxes[start:start + batch_size]
         batch = np.stack([to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size) for y, x in chunk])
         for (y, x), probs in zip(chunk, run_model(model, batch, batch_size)):
-            total[y:y + tile_h, x:x + tile_w] += _resize(probs, tile_w, tile_h) * window
+            total[y:y + tile_h, x:x + tile_w] += resize(probs, tile_w, tile_h) * window
             weight[y:y + tile_h, x:x + tile_w] += window
     return np.clip(total / weight, 0.0, 1.0)
 
@@ -265,15 +258,6 @@ def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -
     thickness = max(1, round(max(mask.shape) / 400))
     cv2.drawContours(out, contours, -1, MASK_COLOUR, thickness)
     return out
-
-
-def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
-    """Scale an image down so its long side is at most `long_side` px (never up)."""
-    height, width = image.shape[:2]
-    scale = long_side / max(height, width)
-    if scale >= 1:
-        return image
-    return _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def add_caption(image_bgr: np.ndarray, text: str) -> np.ndarray:

@@ -87,6 +87,23 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return atomic_write_bytes(path, encode_image(image, path.suffix, quality))
 
 
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to width x height: area averaging when shrinking (no aliasing), bilinear when growing."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Scale an image down so its long side is at most `long_side` px (never up)."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return image
+    return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
 def decode_image(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
     """Decode image bytes to uint8 BGR/BGRA (gray becomes BGR); None if unreadable."""
     array = np.frombuffer(data, dtype=np.uint8)

@@ -37,7 +37,9 @@ from tqdm import tqdm
 
 from deeptrash import augment
 from deeptrash.errors import UserError
-from deeptrash.io import atomic_write_bytes, atomic_write_csv, encode_image, list_images, sha256_bytes, decode_image
+from deeptrash.io import (
+    atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, sha256_bytes, shrink_to,
+)
 from deeptrash.params import SynthParams
 
 log = logging.getLogger(__name__)
@@ -288,14 +290,6 @@ def _fit_short_side(image: np.ndarray, short: int) -> np.ndarray:
     return cv2.resize(image, (max(short, round(w * scale)), max(short, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
-def _fit_long_side(image: np.ndarray, long: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = long / max(h, w)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
 def load_landscape(path: str | Path, size: int, zoom_max: float) -> np.ndarray | None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -313,7 +307,7 @@ def load_cutout(path: str | Path, size: int) -> list[np.ndarray] | None:
             return None
     if image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-    return augment.pyramid(augment.premultiply(_fit_long_side(image, int(math.ceil(size * 1.25)))))
+    return augment.pyramid(augment.premultiply(shrink_to(image, int(math.ceil(size * 1.25)))))
 
 
 def load_sources(index: SourceIndex, params: SynthParams) -> Sources:

@@ -10,6 +10,8 @@ from deeptrash.io import (
     list_images,
     read_image,
     read_mask,
+    resize,
+    shrink_to,
     staged_dir,
     write_image,
 )
@@ -93,3 +95,10 @@ def test_contact_sheet_layout():
     assert sheet[16, 28, 0] == sheet[16, 28, 2] != 0
     empty = contact_sheet([], title="rejects")
     assert empty.ndim == 3 and empty.shape[0] > 0
+
+
+def test_shrink_to_caps_the_long_side_and_never_enlarges():
+    image = np.zeros((300, 1000, 3), np.uint8)
+    assert shrink_to(image, 500).shape == (150, 500, 3)
+    assert shrink_to(image, 2000) is image
+    assert resize(image, 10, 20).shape == (20, 10, 3)
