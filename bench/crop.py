@@ -4,6 +4,8 @@
     python bench/crop.py --per-query 20 --size 320
     python bench/crop.py --folder /work/shared/real_sources/trash --sheet /tmp/real_cutouts.png
     python bench/crop.py --no-demo --folder data/clean/trash/KEY --truth data/raw/trash/KEY/truth
+    python bench/crop.py --no-demo --folder ../shared/real_sources/trash \
+        --truth bench/crop_truth/real_sources_trash --versus main --sheet /tmp/real_cutouts.png
 
 Prints, for the demo set, the median and 10th-percentile IoU of the pasted-back
 cut-out alpha (>= 128) against the true mask, the acceptance rate, and
@@ -14,8 +16,17 @@ plain seed threshold without GrabCut, both timed alike.
 
 With --folder it also runs on real photos: cut-outs/s, acceptance rate, the
 IoU figures where a `truth/` folder beside the photos holds masks with the
-same stem, and a contact sheet of the photos with the cut outlines drawn
-(green accepted, red text = rejection reason) to inspect by eye.
+same stem (or in --truth), and a contact sheet of the photos with the cut
+outlines drawn (green accepted, red text = rejection reason) to inspect by eye.
+A true mask that fills the frame (over `max_area` of the photo or touching
+more than `max_border_touch` of its border) says "no usable cut-out here": on
+those photos rejection is the right answer and any cut-out counts as junk.
+IoU figures are over the other (object) masks, a rejected photo scoring 0;
+"junk" counts kept cut-outs with IoU < 0.5, which teach the model wrong
+objects and so matter more than misses.
+
+--versus REF also runs deeptrash/crop.py as it is at git revision REF (e.g.
+main) on the same photos in the same run: the before/after of a change.
 
 Speed is given per wall-clock second and per CPU second of this process
 (time.process_time: GrabCut is single-threaded, so that is the per-core rate
@@ -24,7 +35,10 @@ and holds up better on a busy machine). Compare numbers from the same run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,33 +106,69 @@ def threshold_baseline(image: np.ndarray, params) -> np.ndarray:
     return crop.upsample_mask(mask, bgr.shape[:2])
 
 
-def run(photos, params, label: str) -> dict:
-    """Crop every photo; print and return IoU figures, acceptance and speed."""
-    ious, candidates, cutouts, rows = [], 0, 0, []
+def load_crop_at(revision: str):
+    """deeptrash/crop.py as it is at git `revision`, imported as a separate module (the before of a change)."""
+    repo = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:deeptrash/crop.py"],
+                            capture_output=True, text=True)
+    if source.returncode != 0:
+        sys.exit(f"error: --versus {revision}: {source.stderr.strip().splitlines()[-1]}")
+    path = Path(tempfile.mkdtemp(prefix="crop_versus_")) / "crop_before.py"
+    path.write_text(source.stdout)
+    spec = importlib.util.spec_from_file_location(f"crop_at_{revision}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fills_frame(truth: np.ndarray, params) -> bool:
+    """True when a bool (H, W) true mask leaves no usable cut-out: the object fills or leaves the frame."""
+    return truth.mean() > params.max_area or crop.border_touch(truth) > params.max_border_touch
+
+
+def run(photos, params, label: str, module=crop, verbose: bool = False) -> dict:
+    """Crop every photo with `module` (deeptrash.crop or an older copy); print and return IoU, acceptance, speed."""
+    ious, candidates, cutouts, rows, junk, framed, framed_kept = [], 0, 0, [], 0, 0, 0
     started, cpu_started = time.perf_counter(), time.process_time()
-    results = [crop.crop_photo(image, params) for _, image, _ in photos]
+    results = [module.crop_photo(image, params) for _, image, _ in photos]
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     for (name, image, truth), cands in zip(photos, results):
         candidates += len(cands)
-        cutouts += sum(c.status == crop.OK for c in cands)
+        kept = sum(c.status == crop.OK for c in cands)
+        cutouts += kept
         if truth is not None:
-            ious.append(iou(crop.paste_alpha(cands, truth.shape), truth))
+            pasted = crop.paste_alpha(cands, truth.shape)
+            if fills_frame(truth, params):
+                framed += 1
+                framed_kept += bool(kept)
+                score = "fills frame: " + ("KEPT (junk)" if kept else "rejected (right)")
+            else:
+                ious.append(iou(pasted, truth))
+                junk += bool(kept) and ious[-1] < 0.5
+                score = f"IoU {ious[-1]:.3f}"
+            if verbose:
+                reasons = ",".join(c.reason for c in cands if c.status == crop.REJECTED)
+                print(f"    {name:>14} {score:<28} kept {kept} {reasons}")
         rows.append((name, image, cands))
+    with_cutout = sum(any(c.status == crop.OK for c in r[2]) for r in rows)
     report = {"photos": len(photos), "cutouts": cutouts, "candidates": candidates, "seconds": seconds, "ious": ious}
     print(f"{label}: {len(photos)} photos, {cutouts} cut-outs, acceptance {cutouts / max(candidates, 1):.2f} "
-          f"of candidates, photos with a cut-out {sum(any(c.status == crop.OK for c in r[2]) for r in rows) / max(len(rows), 1):.2f}")
+          f"of candidates, photos with a cut-out {with_cutout} ({with_cutout / max(len(rows), 1):.2f})")
     print(f"  speed: {len(photos) / seconds:.1f} photos/s, {cutouts / seconds:.1f} cut-outs/s wall clock "
           f"({seconds:.1f} s); per CPU second: {len(photos) / cpu:.1f} photos, {cutouts / cpu:.1f} cut-outs")
     if ious:
-        print(f"  IoU vs truth over {len(ious)} photos: median {np.median(ious):.3f}, "
-              f"10th percentile {np.percentile(ious, 10):.3f}, mean {np.mean(ious):.3f}")
+        print(f"  IoU vs truth over {len(ious)} object photos (rejected = 0): median {np.median(ious):.3f}, "
+              f"10th percentile {np.percentile(ious, 10):.3f}, mean {np.mean(ious):.3f}; "
+              f"kept {sum(v > 0 for v in ious)}, junk kept (IoU < 0.5) {junk}")
+    if framed:
+        print(f"  frame-filling truth: {framed} photos, {framed - framed_kept} rightly rejected, {framed_kept} kept (junk)")
     report["rows"] = rows
     return report
 
 
 def baseline(photos, params, method, label: str) -> None:
-    """Time and score a baseline mask function on the photos that have truth."""
-    scored = [(image, truth) for _, image, truth in photos if truth is not None]
+    """Time and score a baseline mask function on the photos that have an object truth mask."""
+    scored = [(image, truth) for _, image, truth in photos if truth is not None and not fills_frame(truth, params)]
     if not scored:
         return
     cpu_started = time.process_time()
@@ -162,12 +212,18 @@ def main(argv=None) -> None:
                         help="contact sheet of the --folder run (default %(default)s)")
     parser.add_argument("--demo-sheet", type=Path, help="also write a contact sheet of the demo run here")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo set")
+    parser.add_argument("--versus", metavar="REF", help="also run deeptrash/crop.py at git revision REF "
+                        "(e.g. main) on the same photos: before vs after")
+    parser.add_argument("--verbose", action="store_true", help="print every photo with a true mask")
     args = parser.parse_args(argv)
     params = CropParams()
     print(f"crop params: {params}")
 
+    before = load_crop_at(args.versus) if args.versus else None
     if not args.no_demo:
         photos = demo_set(args.per_query, args.size, args.seed)
+        if before:
+            run(photos, params, f"BEFORE ({args.versus}) demo trash ({args.size} px)", module=before)
         report = run(photos, params, f"demo trash ({args.size} px)")
         baseline(photos, params, rect_baseline, "GrabCut from a rectangle 5% inside")
         baseline(photos, params, threshold_baseline, "border-model seed without GrabCut")
@@ -176,7 +232,9 @@ def main(argv=None) -> None:
             outline_sheet([(f"{v:.2f} {row[0]}", *row[1:]) for v, row in worst], args.demo_sheet)
     if args.folder:
         photos = folder_set(args.folder, args.truth)
-        report = run(photos, params, f"folder {args.folder}")
+        if before:
+            run(photos, params, f"BEFORE ({args.versus}) folder {args.folder}", module=before, verbose=args.verbose)
+        report = run(photos, params, f"folder {args.folder}", verbose=args.verbose)
         baseline(photos, params, rect_baseline, "GrabCut from a rectangle 5% inside")
         outline_sheet(report["rows"], args.sheet)
 
