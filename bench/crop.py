@@ -117,6 +117,7 @@ def load_crop_at(revision: str):
     path.write_text(source.stdout)
     spec = importlib.util.spec_from_file_location(f"crop_at_{revision}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,7 @@ EDGE_PATCH = "edge_patch"
 FRAGMENTED = "fragmented"
 MAX_PIECES = "max_pieces"
 GRABCUT_FAILED = "grabcut_failed"
+BUSY_BACKGROUND = "busy_background"
 
 # The luminance difference counts half as much as the colour difference, and
 # about a third when the pixel is darker than the background: soft shadows on a
@@ -67,6 +69,12 @@ GUIDE_EPS = 0.01
 # rendered background the border noise is ~0 and would make every JPEG ripple
 # look like foreground.
 MIN_NOISE = 2.5
+# Texture cue (white paper, milky plastic and glass on a white board match its
+# colour but not its smoothness): a pixel is "textured" where the lightness
+# gradient exceeds TEXTURE_LEVEL x the border's median gradient, never less
+# than MIN_GRADIENT L units per px (a rendered flat board has no gradient at all).
+TEXTURE_LEVEL = 4.0
+MIN_GRADIENT = 0.4
 
 
 @dataclass
@@ -90,6 +98,10 @@ class Candidate:
     border_touch: float = 0.0
     offcentre: float = 0.0
     solidity: float = 0.0
+    # Auto cuts only: the photo's background_roughness and the piece's median
+    # background distance (its colour contrast, in units of the border noise).
+    roughness: float = 0.0
+    contrast: float = 0.0
     image: np.ndarray | None = field(default=None, repr=False)
 
     def reject(self, reason: str) -> "Candidate":
@@ -174,15 +186,14 @@ def colour_distance(difference: np.ndarray) -> np.ndarray:
     return np.sqrt((weight * lightness) ** 2 + difference[..., 1] ** 2 + difference[..., 2] ** 2)
 
 
-def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> np.ndarray:
-    """Distance of every pixel from a smooth background model fitted to the border.
+def background_model(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> tuple[np.ndarray, float]:
+    """A smooth background colour model fitted to the border, and the border's noise level.
 
     lab: float32 (H, W, 3); strip: bool (H, W) pixels assumed mostly background.
-    Returns float32 (H, W): weighted Lab distance to the fitted background colour
-    divided by the border's noise level (about 1 = typical background pixel).
-    A quadratic surface per channel follows gradients and vignetting; each
-    round drops the border pixels that fit worst (an object that touches the
-    border) and refits.
+    Returns (float32 (H, W, 3) model Lab colour at every pixel, noise in
+    weighted Lab units). A quadratic surface per channel follows gradients and
+    vignetting; each round drops the border pixels that fit worst (an object
+    that touches the border) and refits.
     """
     h, w = strip.shape
     ys, xs = np.nonzero(strip)
@@ -207,9 +218,57 @@ def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> 
     noise = max(1.6 * float(np.median(residual[keep])), MIN_NOISE)
     gy, gx = np.mgrid[0:h, 0:w]
     full = _quadratic_design(gy.ravel() / max(h - 1, 1), gx.ravel() / max(w - 1, 1))
-    model = (full @ coef).reshape(h, w, 3)
-    distance = colour_distance(lab - model)
-    return (distance / noise).astype(np.float32)
+    return (full @ coef).reshape(h, w, 3).astype(np.float32), noise
+
+
+def background_distance(lab: np.ndarray, strip: np.ndarray, rounds: int = 4) -> np.ndarray:
+    """Distance of every pixel from `background_model`, float32 (H, W), in units of the border's noise.
+
+    About 1 is a typical background pixel. lab: float32 (H, W, 3); strip: bool (H, W).
+    """
+    model, noise = background_model(lab, strip, rounds)
+    return (colour_distance(lab - model) / noise).astype(np.float32)
+
+
+def gradient_magnitude(lightness: np.ndarray) -> np.ndarray:
+    """Float32 (H, W) gradient length of a float32 (H, W) L channel, in L units per px, after a 1 px blur."""
+    smooth = cv2.GaussianBlur(lightness, (0, 0), 1.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def textured_regions(lab: np.ndarray, strip: np.ndarray, level: float = TEXTURE_LEVEL) -> np.ndarray:
+    """Bool (H, W): solid regions rougher than the background, from float32 (H, W, 3) Lab.
+
+    A board is smooth (its shading and vignetting are gradual); objects have
+    outlines, creases, print and highlights even when their colour is the
+    board's. Pixels whose gradient exceeds `level` x the border strip's median
+    gradient are joined (closing over ~2 px), enclosed areas filled, and what
+    is thinner than ~7 px (stray lines, the rim of a shadow) opened away.
+    """
+    gradient = gradient_magnitude(lab[..., 0])
+    floor = max(float(np.median(gradient[strip])), MIN_GRADIENT / level)
+    rough = (gradient > level * floor).astype(np.uint8)
+    rough = cv2.morphologyEx(rough, cv2.MORPH_CLOSE, _disc(2))
+    solid = fill_holes(rough.astype(bool)).astype(np.uint8)
+    return cv2.morphologyEx(solid, cv2.MORPH_OPEN, _disc(3)).astype(bool)
+
+
+def background_roughness(lab: np.ndarray, strip: np.ndarray, distance: np.ndarray, bg_level: float = 1.5) -> float:
+    """Median lightness gradient (L units per px) of the background seen on the border.
+
+    lab: float32 (H, W, 3); strip: bool (H, W); distance: `background_distance`.
+    Only border pixels that fit the background model count (an object reaching
+    the border is not background). A board or sweep is smooth (~0.1-0.2 at a
+    256 px working size); cardboard, a magazine page or a box that fills the
+    frame is not (> 0.3): there the "background" is the object or clutter.
+    """
+    gradient = gradient_magnitude(lab[..., 0])
+    background = strip & (distance <= bg_level)
+    if background.sum() < 0.05 * strip.sum():
+        background = strip
+    return float(np.median(gradient[background]))
 
 
 def seed_labels(distance: np.ndarray, strip: np.ndarray, fg_level: float = 2.5, bg_level: float = 1.5) -> np.ndarray:
@@ -410,6 +469,11 @@ def gate(candidate: Candidate, params) -> str:
     edge_patch: a piece that touches the border with its box centre far off
     the photo centre is nearly always background showing at the frame's edge
     (the board beside a frame-filling box, a corner shadow), not the subject.
+
+    busy_background: on a rough background (cardboard, a page, a box filling
+    the frame: roughness > max_roughness) a piece must stand out in colour by
+    min_contrast (half that when it is clear of the frame); weaker pieces are
+    patches of that surface, not an object on it.
     """
     if candidate.area_share < params.min_area:
         return TOO_SMALL
@@ -421,33 +485,51 @@ def gate(candidate: Candidate, params) -> str:
         return EDGE_PATCH
     if candidate.solidity < params.min_solidity:
         return FRAGMENTED
+    if candidate.roughness > params.max_roughness:
+        needed = params.min_contrast if candidate.border_touch > 0 else params.min_contrast / 2
+        if candidate.contrast < needed:
+            return BUSY_BACKGROUND
     return ""
 
 
 # --- masks for one photo --------------------------------------------------------
 
-def auto_mask(bgr: np.ndarray, work_size: int, iterations: int = 3) -> tuple[np.ndarray, float]:
-    """Automatic foreground of a uint8 (H, W, 3) photo at working size.
+class AutoMask(NamedTuple):
+    """What `auto_mask` found: bool (h, w) mask at working size (empty = nothing),
+    the scale from full to working size, the photo's `background_roughness`, and
+    float32 (h, w) `background_distance` (to measure each piece's contrast)."""
 
-    Returns (bool (h, w) mask, scale from full to working size). An empty mask
-    means no foreground was found.
-    """
+    mask: np.ndarray
+    scale: float
+    roughness: float
+    distance: np.ndarray
+
+
+def auto_mask(bgr: np.ndarray, work_size: int, iterations: int = 3) -> AutoMask:
+    """Automatic foreground of a uint8 (H, W, 3) photo at working size (see AutoMask)."""
     scale = working_scale(bgr.shape, work_size)
     small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     strip = border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
-    distance = background_distance(to_lab(small), strip)
+    lab = to_lab(small)
+    distance = background_distance(lab, strip)
+    roughness = background_roughness(lab, strip, distance)
+    empty = np.zeros(small.shape[:2], bool)
     labels = seed_labels(distance, strip)
+    # Objects the colour of the board (white paper, milky plastic, glass) are
+    # still rougher than it: their textured regions are probable foreground too.
+    labels[textured_regions(lab, strip) & (labels == cv2.GC_PR_BGD)] = cv2.GC_PR_FGD
     probable_fg = int((labels == cv2.GC_PR_FGD).sum())
     if probable_fg < 0.001 * labels.size:
-        return np.zeros(small.shape[:2], bool), scale
+        return AutoMask(empty, scale, roughness, distance)
     x, y, w, h = seed_roi(labels == cv2.GC_PR_FGD, margin=max(4, round(0.06 * max(labels.shape))))
     roi_labels = labels[y:y + h, x:x + w].copy()
     # The ROI's edge lies in background (seeds are inside by construction): make it sure background.
     roi_labels[border_strip(roi_labels.shape, 1) & (roi_labels == cv2.GC_PR_BGD)] = cv2.GC_BGD
-    mask = np.zeros(labels.shape, bool)
+    mask = empty.copy()
     mask[y:y + h, x:x + w] = run_grabcut(np.ascontiguousarray(small[y:y + h, x:x + w]), roi_labels,
                                          iterations=iterations)
-    return clean_mask(mask, gap=max(1, round(GAP_SHARE * max(mask.shape)))), scale
+    mask = clean_mask(mask, gap=max(1, round(GAP_SHARE * max(mask.shape))))
+    return AutoMask(mask, scale, roughness, distance)
 
 
 def seed_roi(seed: np.ndarray, margin: int) -> tuple[int, int, int, int]:
@@ -534,10 +616,10 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
     else:
         method = "auto"
         try:
-            mask, _ = auto_mask(bgr, params.work_size, params.iterations)
+            found = auto_mask(bgr, params.work_size, params.iterations)
         except cv2.error:
             return [Candidate(method=method, status=REJECTED, reason=GRABCUT_FAILED)]
-        pieces, _ = split_pieces(mask, params.min_piece)
+        pieces, _ = split_pieces(found.mask, params.min_piece)
 
     if not any(p is not None for p in pieces):
         return [Candidate(method=method, status=REJECTED, reason=NO_FOREGROUND)]
@@ -550,6 +632,9 @@ def crop_photo(image: np.ndarray | None, params, boxes: list[tuple[int, int, int
             candidates.append(Candidate(method=method, status=REJECTED, reason=NO_FOREGROUND))
             continue
         candidate = _measure(piece, method)
+        if method == "auto":
+            candidate.roughness = found.roughness
+            candidate.contrast = float(np.median(found.distance[piece]))
         reason = FRAGMENTED if too_many else gate(candidate, params)
         if not reason and accepted >= params.max_pieces:
             reason = MAX_PIECES

@@ -108,6 +108,8 @@ class CropParams(Section):
     min_piece: float = Field(0.005, ge=0, lt=1)
     min_solidity: float = Field(0.5, ge=0, le=1)
     max_components: int = Field(8, ge=1, le=1000)
+    max_roughness: float = Field(0.28, gt=0)
+    min_contrast: float = Field(5.0, ge=0)
 
 
 # --- synthesize -----------------------------------------------------------
