@@ -10,7 +10,11 @@ GrabCut seed comes from the photo border:
    lighting gradients and vignetting stay "background".
 2. Every pixel's distance from that model, in units of the border's own noise,
    labels GrabCut's seed: far -> probable foreground, near -> probable
-   background, the border strip itself -> sure background.
+   background, the border strip itself -> sure background. Objects the board's
+   colour (white paper, milky plastic, glass on a white board) are found by
+   texture instead: solid regions whose lightness gradient is well above the
+   border's (the board is smooth, paper has creases, edges and print) are
+   probable foreground too.
 3. GrabCut refines the labels with colour GMMs and a smoothness term, on the
    seed's region only; the mask is cleaned (open, close small gaps, fill
    holes) and split into connected pieces.
@@ -22,7 +26,11 @@ A photo whose decoded alpha channel is not fully opaque skips all this
 (method ``alpha``: its own alpha, soft edge included, is kept); a user box
 (``crop.boxes``) replaces the automatic seed with GrabCut's rectangle mode
 (method ``box``). Quality gates reject pieces that are too small, too large,
-touch too much of the border or are too ragged, each with a reason.
+touch too much of the border or are too ragged, each with a reason; on a busy
+background (rough where it meets the border: frame-filling cardboard, a page,
+clutter) a piece must also stand out in colour, else it is a patch of that
+surface (``busy_background``). A wrong cut-out teaches the model that a patch
+of board or box is trash, so doubtful pieces are rejected rather than kept.
 
 Shapes and types follow HACKING.md: images uint8 (H, W, 3) BGR or (H, W, 4)
 BGRA, masks uint8 (H, W) 0/255 or bool (H, W) where stated.
