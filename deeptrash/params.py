@@ -140,6 +140,9 @@ class BackgroundStep(RangedSection):
 
 class ObjectsStep(RangedSection):
     scale: tuple[float, float] = (0.3, 0.65)
+    # uniform: long side ~ U(scale); log_uniform: ~ exp(U(log scale)): as many
+    # objects between 0.05 and 0.1 as between 0.4 and 0.8 (most small, as in photos).
+    distribution: Literal["uniform", "log_uniform"] = "uniform"
     perspective_scaling: bool = True
     outside: float = Field(0.35, ge=0, le=0.9)
 
@@ -149,6 +152,46 @@ class ObjectsStep(RangedSection):
         if value[0] <= 0 or value[1] > 2:
             raise ValueError("scale must lie in (0, 2]")
         return value
+
+
+class SlantStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    squash: tuple[float, float] = (0.5, 1.0)  # vertical shortening of an object lying on the ground
+
+
+class DistractorStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    count: tuple[int, int] = (1, 4)
+    scale: tuple[float, float] = (0.05, 0.35)   # long side / image side, log-uniform
+    patch_share: float = Field(0.4, ge=0, le=1)  # landscape blobs; the rest leaves, sticks, stones
+
+
+class ShadowStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.2, 0.6)  # darkening at the shadow's core
+    blur: tuple[float, float] = (0.03, 0.12)    # sigma / object long side
+    offset: tuple[float, float] = (0.0, 0.08)   # shift / object long side (light from above-ish)
+
+
+class HarmonizeStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.1, 0.5)  # share of the way to the local ground's mean colour
+
+
+class PoissonStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.5, 1.0)
+
+
+class GrassStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    count: tuple[int, int] = (2, 8)
+    width: tuple[float, float] = (1.0, 2.0)     # px
+
+
+class DefocusStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    sigma: tuple[float, float] = (0.3, 1.2)     # px
 
 
 class RotateStep(Step):
@@ -237,9 +280,38 @@ class SynthParams(Section):
     lens: LensStep = LensStep()
     motion_blur: MotionBlurStep = MotionBlurStep()
     lighting: LightingStep = LightingStep()
+    slant: SlantStep = SlantStep()
+    distractors: DistractorStep = DistractorStep()
+    shadow: ShadowStep = ShadowStep()
+    harmonize: HarmonizeStep = HarmonizeStep()
+    poisson: PoissonStep = PoissonStep()
+    grass: GrassStep = GrassStep()
+    defocus: DefocusStep = DefocusStep()
 
 
 # --- train ----------------------------------------------------------------
+
+class SelftrainParams(Section):
+    """Fine-tuning on pseudo-labelled real scenes (deeptrash/selftrain.py); off while `scenes` is null."""
+
+    scenes: str | None = None     # folder of unlabelled photos of litter where it lies
+    epochs: int = Field(3, ge=1, le=1000)
+    learning_rate: float = Field(0.0005, gt=0, le=1)
+    confident: float = Field(0.8, gt=0, lt=1)    # pseudo-trash at or above this probability
+    background: float = Field(0.2, gt=0, lt=1)   # pseudo-background at or below it; between: ignored
+    margin: int = Field(6, ge=0, le=64)          # px (model size) around pseudo-trash also ignored
+    share: float = Field(0.5, gt=0, lt=1)        # share of fine-tuning samples from the scenes
+    tile_size: int = Field(256, ge=32, le=4096)  # photo px per tile, as evaluate.tile_size
+    tile_overlap: float = Field(0.25, ge=0, lt=1)
+
+    @field_validator("background")
+    @classmethod
+    def _below_confident(cls, value, info):
+        confident = info.data.get("confident")
+        if confident is not None and value >= confident:
+            raise ValueError(f"must be below confident ({confident})")
+        return value
+
 
 class TrainParams(Section):
     backbone: Literal[
@@ -256,6 +328,7 @@ class TrainParams(Section):
     precision: Literal["auto", "float32", "mixed_float16"] = "auto"
     cache: bool = True
     deterministic: bool = False
+    selftrain: SelftrainParams = SelftrainParams()
 
 
 # --- evaluate -------------------------------------------------------------
