@@ -86,6 +86,38 @@ def first_image_side(split_dir: Path) -> int:
     return int(max(image.shape[:2]))
 
 
+def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
+    """Self-training (deeptrash/selftrain.py): pseudo-label train.selftrain.scenes with the
+    model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
+    and the synthetic val IoU after it (the real test is evaluate.real)."""
+    from deeptrash import model as seg
+    from deeptrash import selftrain as st
+    from deeptrash.io import list_images
+
+    settings = cfg.selftrain
+    folder = require_dir(settings.scenes, "train.selftrain.scenes")
+    photos = list_images(folder)
+    if not photos:
+        raise UserError(f"train.selftrain.scenes: no photos in {folder}")
+    tiles, targets, counts = st.label_scenes(model, photos, size, settings)
+    log.info("self-training: %d tiles from %d scene photos (%.2f%% pseudo-trash, %.0f%% ignored)", counts["tiles"],
+             counts["photos"], 100 * counts.get("trash_share", 0), 100 * counts.get("ignored_share", 0))
+    if not counts["tiles"]:
+        log.warning("self-training: no confident tile in %s; model kept as trained", folder)
+        return counts
+    composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=seed + 1,
+                                 cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
+    mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, seed)
+    steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
+    with strategy.scope():
+        seg.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
+                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+    history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps, shuffle=False,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    counts["val_iou_after"] = float(history.history["val_iou"][-1])
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params = load_params(args.params)
@@ -140,6 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     if keep_best.best_epoch < 0:
         raise UserError("training produced no finite validation IoU (diverged?); try a lower train.learning_rate")
     best = keep_best.best_logs
+    selftrain = None
+    if cfg.selftrain.scenes:
+        selftrain = finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size, params.seed)
     # Steady-state speed: the first epoch also pays for tracing the graph.
     rates = throughput.per_epoch[1:] or throughput.per_epoch
     metrics = {
@@ -161,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         "replicas": replicas,
         "precision": policy,
     }
+    if selftrain is not None:
+        metrics["selftrain"] = selftrain
     log.info("best val IoU %.3f at epoch %d of %d (%.0f s, %.1f images/s)", metrics["val_iou"],
              metrics["best_epoch"], epochs_run, seconds, metrics["images_per_s"])
 

@@ -102,6 +102,21 @@ def test_bce_dice_loss_rewards_overlap_and_handles_empty_masks():
     assert float(dice_only(truth, truth)) == pytest.approx(0.0, abs=0.01)
 
 
+def test_bce_dice_loss_skips_ignored_pixels():
+    from deeptrash.losses import IGNORE, BceDiceLoss
+
+    truth = np.zeros((1, 8, 8, 1), np.float32)
+    truth[0, 2:6, 2:6] = 1
+    pred = np.clip(truth, 0.05, 0.95)
+    loss = BceDiceLoss()
+    wrong = pred.copy()
+    wrong[0, :, 6:] = 0.95  # a false alarm in the last two columns
+    unsure = truth.copy()
+    unsure[0, :, 6:] = IGNORE  # ... where the target is unknown
+    assert float(loss(truth, wrong)) > float(loss(truth, pred)) + 0.05
+    assert float(loss(unsure, wrong)) == pytest.approx(float(loss(truth[:, :, :6], pred[:, :, :6])), rel=1e-4)
+
+
 def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
     from stages.train import main
 
