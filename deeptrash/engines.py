@@ -23,10 +23,9 @@ import threading
 from pathlib import Path
 
 import pandas as pd
-from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
-from deeptrash.download import ImageSink, SafeImageDownloader
+from deeptrash.download import ImageSink, SafeImageDownloader, retrying_adapter
 from deeptrash.errors import UserError
 from deeptrash.io import staged_dir, write_image
 from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
@@ -212,8 +211,9 @@ def build_crawler(crawler_cls: type, sink: ImageSink, scrape: ScrapeParams, **ex
         extra_downloader_args=dict(sink=sink, timeout=scrape.timeout, delay=scrape.delay),
         **extra,
     )
-    # One pooled connection per thread (requests keeps 10 and warns when more threads share them).
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, scrape.threads + 2))
+    # Retries in urllib3 (429/5xx, failed connections); one pooled connection per
+    # thread (requests keeps 10 and warns when more threads share them).
+    adapter = retrying_adapter(scrape.retries, scrape.retry_backoff, pool_maxsize=max(10, scrape.threads + 2))
     crawler.session.mount("http://", adapter)
     crawler.session.mount("https://", adapter)
     return crawler

@@ -41,6 +41,9 @@ class ScrapeParams(Section):
     threads: int = Field(4, ge=1, le=64)
     timeout: float = Field(10.0, gt=0, le=600)
     delay: float = Field(0.0, ge=0, le=60)
+    # Extra tries of a URL after HTTP 429/5xx or a failed connection (deeptrash.download.retrying_adapter).
+    retries: int = Field(2, ge=0, le=10)
+    retry_backoff: float = Field(0.5, ge=0, le=60)
     max_bytes: int = Field(20_000_000, ge=1024)
     max_pixels: int = Field(40_000_000, ge=1024)
     filters: dict[str, str | int | list | dict] = Field(default_factory=dict)

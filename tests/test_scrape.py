@@ -41,6 +41,7 @@ TIMEOUT = 1.0          # scrape.timeout used against the server
 SLOW_SECONDS = 2.5     # the slow route answers after this (> TIMEOUT)
 MAX_BYTES = 60_000
 MAX_PIXELS = 1_000_000
+RETRY_BACKOFF = 0.01   # scrape.retry_backoff: tiny, so retried routes cost no test time
 
 
 def encode(seed: int, fmt: str, size=(64, 48), block: int = 8) -> bytes:
@@ -80,15 +81,23 @@ class Route:
     location: str | None = None
     delay: float = 0.0
     send_length: bool = True
+    fail_first: int = 0         # answer the first this-many requests with fail_status instead
+    fail_status: int = 503
+    retry_after: str | None = None  # Retry-After header sent with those failures
 
 
 class Server:
-    """A threaded HTTP server on 127.0.0.1 with a table of routes; `slow` delays /slow/* routes."""
+    """A threaded HTTP server on 127.0.0.1 with a table of routes; `slow` delays /slow/* routes.
+
+    `hits[path]` lists the monotonic time of every request to `path`.
+    """
 
     def __init__(self):
         self.routes: dict[str, Route] = {}
+        self.hits: dict[str, list[float]] = {}
         self.slow = threading.Event()
         self.slow_delay = 0.3
+        lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,9 +105,15 @@ class Server:
                 pass
 
             def do_GET(self):
+                with lock:
+                    seen = outer.hits.setdefault(self.path, [])
+                    seen.append(time.monotonic())
+                    attempt = len(seen)
                 route = outer.routes.get(self.path)
                 if route is None:
                     route = Route(b"not found", 404, "text/plain")
+                if attempt <= route.fail_first:
+                    route = Route(b"try again later", route.fail_status, "text/plain", retry_after=route.retry_after)
                 delay = route.delay + (outer.slow_delay if outer.slow.is_set() and self.path.startswith("/slow/") else 0)
                 time.sleep(delay)
                 try:
@@ -106,6 +121,8 @@ class Server:
                     self.send_header("Content-Type", route.content_type)
                     if route.location:
                         self.send_header("Location", route.location)
+                    if route.retry_after and route.status >= 400:
+                        self.send_header("Retry-After", route.retry_after)
                     if route.send_length:
                         self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
@@ -158,7 +175,8 @@ def server():
 
 def scrape_params(**overrides) -> ScrapeParams:
     values = dict(engine="urls", per_query=50, threads=4, timeout=TIMEOUT, max_bytes=MAX_BYTES,
-                  max_pixels=MAX_PIXELS, trash={"t": "unused"}, landscape={"l": "unused"})
+                  max_pixels=MAX_PIXELS, retry_backoff=RETRY_BACKOFF, trash={"t": "unused"},
+                  landscape={"l": "unused"})
     values.update(overrides)
     return ScrapeParams(**values)
 
@@ -217,6 +235,43 @@ def test_urls_engine_keeps_only_valid_images_and_records_every_status(server, tm
     wide = manifest.set_index("url").loc[server.url("/wide.png")]
     assert (wide["width"], wide["height"]) == (1200, 1000)  # read from the header, refused before decoding
     assert not (tmp_path / "raw" / "trash" / ".t.partial").exists()
+
+
+def test_failures_are_retried_with_backoff_and_a_lasting_one_is_recorded_once(server, tmp_path):
+    server.routes.update({
+        "/flaky.jpg": Route(encode(300, "JPEG"), fail_first=2),               # 503, 503, then the image
+        "/throttled.jpg": Route(encode(301, "JPEG"), fail_first=1, fail_status=429, retry_after="1"),
+        "/down.jpg": Route(b"busy", 503, "text/plain"),                       # never recovers
+    })
+    url_file = tmp_path / "urls.txt"
+    paths = ("/flaky.jpg", "/throttled.jpg", "/down.jpg", "/gone.jpg")  # /gone.jpg: 404, final
+    url_file.write_text("\n".join(server.url(p) for p in paths))
+
+    manifest = engines.scrape_query(scrape_params(retries=2, trash={"t": str(url_file)}), "trash", "t",
+                                    tmp_path / "out", seed=0)
+
+    assert len(manifest) == 4  # one row per URL, however often it was tried
+    rows = manifest.set_index("url")
+    assert rows.loc[server.url("/flaky.jpg"), "status"] == "ok"
+    assert len(server.hits["/flaky.jpg"]) == 3
+    assert rows.loc[server.url("/throttled.jpg"), "status"] == "ok"
+    first, second = server.hits["/throttled.jpg"]
+    assert second - first >= 0.9  # the server's Retry-After (1 s), not the 0.01 s backoff
+    down = rows.loc[server.url("/down.jpg")]
+    assert (down["status"], down["detail"]) == ("http_error", "HTTP 503 after 2 retries")
+    assert len(server.hits["/down.jpg"]) == 3  # the first try and scrape.retries more
+    assert rows.loc[server.url("/gone.jpg"), "detail"] == "HTTP 404" and len(server.hits["/gone.jpg"]) == 1
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"manifest.csv", *manifest["file"][manifest["file"] != ""]}
+
+
+def test_retries_zero_asks_once(server, tmp_path):
+    server.routes["/once.jpg"] = Route(b"busy", 503, "text/plain")
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text(server.url("/once.jpg"))
+    manifest = engines.scrape_query(scrape_params(retries=0, trash={"t": str(url_file)}), "trash", "t",
+                                    tmp_path / "out", seed=0)
+    assert list(manifest["detail"]) == ["HTTP 503"]
+    assert len(server.hits["/once.jpg"]) == 1
 
 
 def test_a_body_that_trickles_past_the_deadline_is_a_timeout(tmp_path):
