@@ -573,7 +573,9 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
     """Write every composite of both splits under out_dir/{train,val}/ and their samples.csv.
 
     Returns a summary: per split counts, negatives share, mean mask fraction,
-    sources used; plus `preview`: the first few train (image, mask) pairs.
+    sources used; `timing`: workers, seconds, start-up seconds, composites/s and
+    worker peak MB (these vary from run to run: not metrics); and `preview`:
+    the first few train (image, mask) pairs.
     """
     out_dir = Path(out_dir)
     workers = resolve_workers(params.workers if workers is None else workers)
@@ -598,13 +600,13 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
         if split == "train" and len(previews) < preview:
             previews.append((decode_image(jpeg), decode_image(png)))
     seconds = time.perf_counter() - started
-    summary: dict = {
+    summary: dict = {"timing": {
         "workers": workers,
         "seconds": round(seconds, 3),
         "startup_seconds": round(first or 0.0, 3),  # until the first composite: pool start, source decoding
         "composites_per_second": round(len(tasks) / max(seconds, 1e-9), 1),
         "worker_peak_mb": round(stats.get("worker_peak_mb", 0.0), 1),
-    }
+    }}
     import pandas as pd
     for split in SPLITS:
         frame = pd.DataFrame(rows[split])

@@ -14,7 +14,9 @@ Reads ``data/synth/{train,val}/{images,masks}``; writes
   (``tf.lite.TFLiteConverter.from_saved_model``), while a TFLite file fixes
   one input size and adds a lossy conversion step to every training run;
 - ``metrics/train.json``: best and final validation IoU/precision/recall/loss,
-  epochs run, training images per second, seconds;
+  epochs run (what the params decide, so ``dvc metrics diff`` compares models);
+- ``logs/train_timing.json``: seconds and training images per second of this
+  run (they vary with the machine and its load: not metrics);
 - ``dvclive/``: per-epoch curves (``dvc plots show dvclive/plots/metrics``).
 
 dvclive is told not to write dvc.yaml, not to save a DVC experiment and not to
@@ -49,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--synth", default="data/synth", help="folder with train/ and val/ (default: %(default)s)")
     parser.add_argument("--models", default="models", help="output folder for the model (default: %(default)s)")
     parser.add_argument("--metrics", default="metrics/train.json", help="metrics JSON (default: %(default)s)")
+    parser.add_argument("--timing", default="logs/train_timing.json", help="speed of this run (default: %(default)s)")
     parser.add_argument("--dvclive", default="dvclive", help="dvclive log folder (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -153,16 +156,16 @@ def main(argv: list[str] | None = None) -> None:
         "final_loss": float(curves["loss"][-1]),
         "first_loss": float(curves["loss"][0]),
         "epochs_run": epochs_run,
-        "images_per_s": float(statistics.median(rates)),
-        "seconds": round(seconds, 1),
         "image_size": size,
         "train_images": len(train_files),
         "val_images": len(val_files),
         "replicas": replicas,
         "precision": policy,
     }
+    timing = {"seconds": round(seconds, 1), "images_per_s": float(statistics.median(rates)),
+              "images_per_s_by_epoch": [float(rate) for rate in throughput.per_epoch], "replicas": replicas}
     log.info("best val IoU %.3f at epoch %d of %d (%.0f s, %.1f images/s)", metrics["val_iou"],
-             metrics["best_epoch"], epochs_run, seconds, metrics["images_per_s"])
+             metrics["best_epoch"], epochs_run, seconds, timing["images_per_s"])
 
     meta = {
         "image_size": size,
@@ -183,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_json(out / "meta.json", meta)
     if chief:
         atomic_write_json(args.metrics, metrics)
+        atomic_write_json(args.timing, timing)
         log.info("wrote %s/segmenter.keras, %s/export, %s", args.models, args.models, args.metrics)
 
 
