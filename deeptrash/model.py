@@ -311,6 +311,21 @@ def choose_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True where outputs are written: one process, or the chief (else worker 0) of a cluster.
+
+    Every worker of a MultiWorkerMirroredStrategy runs the same training; the
+    others write their copies to a temporary folder.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
 def resolve_precision(precision: str) -> str:
     """``auto`` -> ``mixed_float16`` with a GPU, else ``float32``; others as given."""
     if precision != "auto":

@@ -4,8 +4,9 @@ Reads ``data/synth/{train,val}/{images,masks}``; writes
 
 - ``models/segmenter.keras``: the weights of the epoch with the best
   validation IoU (load with ``deeptrash.model.load_segmenter``);
-- ``models/meta.json``: image size, backbone, threshold and the input/output
-  contract;
+- ``models/meta.json``: image size, backbone and the input/output contract
+  (no threshold: evaluate and predict take theirs from params.yaml or the
+  command line);
 - ``models/export/``: a TensorFlow SavedModel (``model.export``) whose
   ``serve`` signature takes float32 (B, H, W, 3) RGB 0..255 and returns
   (B, H, W, 1) probabilities. SavedModel rather than TFLite: it serves as is
@@ -54,17 +55,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timing", default="logs/train_timing.json", help="speed of this run (default: %(default)s)")
     parser.add_argument("--dvclive", default="dvclive", help="dvclive log folder (default: %(default)s)")
     return parser.parse_args(argv)
-
-
-def is_chief(strategy) -> bool:
-    """True where outputs are written: single process, or worker 0 / the chief of a cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )
 
 
 def open_dvclive(folder: str, params: dict):
@@ -123,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
 
-    chief = is_chief(strategy)
+    chief = seg.is_chief(strategy)
     extra = []
     if chief:
         from dvclive.keras import DVCLiveCallback
@@ -171,7 +161,6 @@ def main(argv: list[str] | None = None) -> None:
         "image_size": size,
         "backbone": cfg.backbone if not cfg.preset else type(model.backbone).__name__,
         "preset": cfg.preset,
-        "threshold": 0.5,
         "input": "float32 (B, H, W, 3) RGB 0..255; H, W multiples of 32",
         "output": "float32 (B, H, W, 1) sigmoid probability of litter",
         "export": "export/ (TensorFlow SavedModel, signature 'serve')",

@@ -113,6 +113,25 @@ def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
 
 # --- the model contract ----------------------------------------------------------
 
+def test_only_the_chief_or_else_worker_zero_writes_outputs():
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from deeptrash.model import is_chief
+
+    def strategy(cluster: dict, task_type: str, task_id: int):
+        resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+        return SimpleNamespace(cluster_resolver=resolver)
+
+    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    with_chief = {"chief": ["127.0.0.1:3"], **workers}
+    assert is_chief(tf.distribute.get_strategy())  # one process
+    assert is_chief(strategy(workers, "worker", 0)) and not is_chief(strategy(workers, "worker", 1))
+    assert is_chief(strategy(with_chief, "chief", 0)) and not is_chief(strategy(with_chief, "worker", 0))
+
+
 def test_segmenter_is_sigmoid_reloads_identically_and_takes_any_size(tmp_path):
     import keras
     import tensorflow as tf
@@ -218,7 +237,8 @@ def test_stage_outputs_follow_the_contract(trained):
     from deeptrash.dataset import list_split, make_dataset
 
     meta = json.loads((trained / "models" / "meta.json").read_text())
-    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small" and meta["threshold"] == 0.5
+    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small"
+    assert "threshold" not in meta  # evaluate and predict take theirs from params / the command line
     # Plain Keras loading works once deeptrash.model is imported (done by the fixture).
     model = keras.models.load_model(trained / "models" / "segmenter.keras", compile=False)
     images, masks = next(iter(make_dataset(list_split(trained / "data" / "synth" / "val"), 64, 16, training=False)))
