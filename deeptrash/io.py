@@ -155,6 +155,30 @@ def require_dir(folder: str | Path, what: str) -> Path:
     return folder
 
 
+def read_file_table(path: str | Path):
+    """A stage's CSV that lists files (kept.csv, cutouts.csv...) as a pandas DataFrame of strings.
+
+    Empty cells are ''. An empty file is an empty table with a `file` column;
+    a table that cannot be read or parsed, or has no `file` column, is a
+    one-line UserError.
+    """
+    import pandas as pd  # here, not at the top: synth's worker processes import io but never need pandas
+
+    path = Path(path)
+    empty = pd.DataFrame({"file": pd.Series([], dtype=str)})
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # 0 bytes or blank lines: nothing listed
+        return empty
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable CSV ({(str(error).splitlines() or [''])[0]})") from None
+    if "file" not in frame.columns:
+        raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
+    return frame
+
+
 @contextlib.contextmanager
 def staged_dir(final: str | Path) -> Iterator[Path]:
     """Build an output folder in a hidden sibling, then swap it in on success.
