@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from deeptrash import inference
@@ -32,7 +30,7 @@ from deeptrash.cli import run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import IMAGE_SUFFIXES, atomic_write_csv, list_images, write_image
 from deeptrash.metrics import count_pieces
-from deeptrash.params import EvaluateParams
+from deeptrash.params import EvaluateParams, load_section
 
 log = logging.getLogger("predict")
 COLUMNS = ["file", "width", "height", "trash_fraction", "pieces", "mask", "overlay", "error"]
@@ -40,18 +38,7 @@ COLUMNS = ["file", "width", "height", "trash_fraction", "pieces", "mask", "overl
 
 def evaluate_defaults(params_path: Path) -> EvaluateParams:
     """The `evaluate` section of params.yaml, or the built-in defaults if there is none."""
-    if not params_path.is_file():
-        return EvaluateParams()
-    try:
-        raw = yaml.safe_load(params_path.read_text()) or {}
-        section = raw.get("evaluate", {}) if isinstance(raw, dict) else {}
-        return EvaluateParams.model_validate(section or {})
-    except yaml.YAMLError as error:
-        raise UserError(f"{params_path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{params_path}: evaluate.{key}: {first['msg']}") from None
+    return load_section(params_path, "evaluate")
 
 
 def collect_photos(paths: list[Path]) -> list[Path]:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deeptrash.errors import UserError
-from deeptrash.params import load_params, validate_params
+from deeptrash.params import EvaluateParams, load_params, load_section, validate_params
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -61,6 +61,19 @@ def test_missing_or_broken_file(tmp_path):
     broken.write_text("scrape: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_params(broken)
+
+
+def test_one_section_loads_alone_with_defaults_and_the_same_errors(tmp_path):
+    path = tmp_path / "params.yaml"
+    assert load_section(path, "evaluate") == EvaluateParams()  # no file: defaults
+    path.write_text("evaluate:\n  threshold: 0.7\n")  # no scrape section: fine for one section
+    assert load_section(path, "evaluate").threshold == 0.7
+    path.write_text("evaluate:\n  thresold: 0.7\n")
+    with pytest.raises(UserError, match=r"^\S*params.yaml: evaluate.thresold: unknown key$"):
+        load_section(path, "evaluate")
+    path.write_text("evaluate: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_section(path, "evaluate")
 
 
 STAGE_COMMANDS = [
