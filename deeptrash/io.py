@@ -104,6 +104,20 @@ def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+def flatten_alpha(image: np.ndarray, background: int | np.ndarray = 128) -> np.ndarray:
+    """uint8 (H, W, 3): a BGRA image composited over `background`; BGR or grey pass through.
+
+    `background` is a grey level or a uint8 (H, W, 3) picture (e.g. a
+    checkerboard). Values are truncated, not rounded.
+    """
+    if image.ndim != 3 or image.shape[2] != 4:
+        return image
+    alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+    if isinstance(background, np.ndarray):
+        background = background.astype(np.float32)
+    return (image[:, :, :3] * alpha + background * (1 - alpha)).astype(np.uint8)
+
+
 def decode_image(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
     """Decode image bytes to uint8 BGR/BGRA (gray becomes BGR); None if unreadable."""
     array = np.frombuffer(data, dtype=np.uint8)

@@ -7,6 +7,7 @@ from deeptrash.io import (
     atomic_write_json,
     decode_image,
     encode_image,
+    flatten_alpha,
     list_images,
     read_file_table,
     read_image,
@@ -131,3 +132,17 @@ def test_require_dir_names_the_missing_input(tmp_path):
     assert require_dir(tmp_path, "photos") == tmp_path
     with pytest.raises(UserError, match="cut-outs not found: .*nope"):
         require_dir(tmp_path / "nope", "cut-outs")
+
+
+def test_flatten_alpha_composites_over_grey_or_a_picture():
+    image = np.zeros((2, 3, 4), np.uint8)
+    image[..., :3] = 200
+    image[0, :, 3] = 255          # opaque row keeps its colour
+    image[1, :, 3] = 0            # transparent row shows the background
+    assert (flatten_alpha(image, 128)[0] == 200).all() and (flatten_alpha(image, 128)[1] == 128).all()
+    board = np.full((2, 3, 3), 40, np.uint8)
+    assert (flatten_alpha(image, board)[1] == 40).all()
+    image[:, :, 3] = 128          # half: (200 * 128 + 128 * 127) / 255 = 164.16, truncated
+    assert (flatten_alpha(image, 128) == 164).all()
+    bgr = image[:, :, :3]
+    assert flatten_alpha(bgr) is bgr
