@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum)
         seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+    seg.fit_on_workers(model, strategy)
 
     chief = seg.is_chief(strategy)
     extra = []
@@ -168,11 +170,15 @@ def main(argv: list[str] | None = None) -> None:
         "best_epoch": metrics["best_epoch"],
         "val_iou": metrics["val_iou"],
     }
+    # Every worker must take part in saving (the SavedModel export runs collectives);
+    # the others save to a temporary folder, removed afterwards.
     models_dir = args.models if chief else tempfile.mkdtemp(prefix="deeptrash-worker-")
     with staged_dir(models_dir) as out:
         model.save(out / "segmenter.keras")
         model.export(str(out / "export"), format="tf_saved_model", verbose=False)
         atomic_write_json(out / "meta.json", meta)
+    if not chief:
+        shutil.rmtree(models_dir, ignore_errors=True)
     if chief:
         atomic_write_json(args.metrics, metrics)
         atomic_write_json(args.timing, timing)
