@@ -9,9 +9,9 @@
 
 Every engine pushes bytes through :meth:`deeptrash.download.ImageSink.accept`,
 so the checks, naming and manifest are the same whatever the source.
-:func:`scrape_query` is the whole stage: preflight checks (which raise a
-one-line UserError before anything is written), then the engine fills a staged
-folder that replaces the output only when complete.
+:func:`preflight` raises a one-line UserError before anything is written;
+:func:`run_engine` fills a sink with one query's photos. The stage around them
+(staged folder, progress, manifest, summary) is stages/scrape.py.
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ import socket
 import threading
 from pathlib import Path
 
-import pandas as pd
-from tqdm import tqdm
 
 from deeptrash.download import ImageSink, SafeImageDownloader, retrying_adapter
 from deeptrash.errors import UserError
-from deeptrash.io import staged_dir, write_image
+from deeptrash.io import write_image
 from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
 
 log = logging.getLogger(__name__)
@@ -300,43 +298,25 @@ def run_web(sink: ImageSink, scrape: ScrapeParams, engine: str, query: str, coun
                     "out of date)", engine, query)
 
 
-# --- the stage -------------------------------------------------------------
+# --- one query, whichever engine --------------------------------------------
 
-def scrape_query(scrape: ScrapeParams, kind: str, key: str, out_dir: str | Path, seed: int,
-                 search_hosts: dict | None = None, demo_photos=None) -> pd.DataFrame:
-    """Scrape `scrape.KIND.KEY` into `out_dir` (replaced only when complete); return the manifest.
+def attempts_expected(scrape: ScrapeParams, query: str) -> int:
+    """How many attempts a progress bar should expect: the URL count for urls, else per_query."""
+    return len(read_url_list(query)) if scrape.engine == "urls" else scrape.per_query
 
-    Raises UserError before writing anything when params, inputs or the
-    network are not usable. `search_hosts` overrides SEARCH_HOSTS (tests).
+
+def run_engine(sink: ImageSink, scrape: ScrapeParams, kind: str, query: str, seed: int, demo_photos=None) -> None:
+    """Fill `sink` with up to scrape.per_query images of `query` from scrape.engine.
+
+    Call :func:`preflight` first. `demo_photos` stands in for
+    deeptrash.demo.demo_photos (tests).
     """
-    query = query_for(scrape, kind, key)
-    engine = scrape.engine
-    preflight(scrape, query, search_hosts)
-    count = scrape.per_query
-    urls = read_url_list(query) if engine == "urls" else []
-    total = len(urls) if engine == "urls" else count
-    with staged_dir(out_dir) as staging:
-        with tqdm(total=total, desc=f"{engine} {kind}/{key}", unit="img", leave=False) as bar:
-            sink = ImageSink(staging, engine, query, scrape.max_bytes, scrape.max_pixels, progress=bar)
-            if engine == "demo":
-                run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos)
-            elif engine == "folder":
-                run_folder(sink, scrape.folder, query, count)
-            elif engine == "urls":
-                run_urls(sink, scrape, urls, count)
-            else:
-                run_web(sink, scrape, engine, query, count)
-        manifest = sink.write_manifest(sort_by_url=engine not in ("demo", "folder"))
-    summarize(manifest, engine, kind, key, query)
-    return manifest
-
-
-def summarize(manifest: pd.DataFrame, engine: str, kind: str, key: str, query: str) -> None:
-    """Log kept/dropped counts by status; one warning line when nothing was kept."""
-    counts = manifest["status"].value_counts().to_dict()
-    kept = counts.pop("ok", 0)
-    dropped = ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
-    log.info("%s/%s (%s): kept %d of %d attempts; dropped: %s", kind, key, engine, kept, len(manifest), dropped)
-    if kept == 0:
-        log.warning("%s/%s: query %r yielded no usable image (engine %s); its folder is empty",
-                    kind, key, query, engine)
+    engine, count = scrape.engine, scrape.per_query
+    if engine == "demo":
+        run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos)
+    elif engine == "folder":
+        run_folder(sink, scrape.folder, query, count)
+    elif engine == "urls":
+        run_urls(sink, scrape, read_url_list(query), count)
+    else:
+        run_web(sink, scrape, engine, query, count)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.crop import OK, REJECTED, UNREADABLE, boxes_for, crop_photo, read_boxes
 from deeptrash.errors import UserError
 from deeptrash.io import (
@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> None:
                "params.yaml (gates min_area, max_area, max_border_touch, max_offcentre, min_solidity, max_components; "
                "max_pieces, feather, work_size, iterations, boxes).")
     parser.add_argument("key", help="trash query key from params.yaml (scrape.trash)")
+    add_params_argument(parser)
     args = parser.parse_args(argv)
 
-    params = load_params()
+    params = load_params(args.params)
     if args.key not in params.scrape.trash:
         known = ", ".join(sorted(params.scrape.trash))
         raise UserError(f"unknown trash query key {args.key!r} (params.yaml scrape.trash has: {known})")

@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deeptrash import inference
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import IMAGE_SUFFIXES, atomic_write_csv, list_images, write_image
 from deeptrash.metrics import count_pieces
@@ -89,8 +89,7 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=8, help="model inputs per call")
     parser.add_argument("--min-piece", type=float, default=0.0002,
                         help="smallest patch counted in 'pieces', as a share of the photo's pixels")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="params file whose evaluate section gives the defaults")
+    add_params_argument(parser, help="params file whose evaluate section gives the defaults")
     return parser
 
 
@@ -134,8 +133,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
 
 
 def main(argv: list[str] | None = None) -> None:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--params", type=Path, default=Path("params.yaml"))
+    pre = add_params_argument(argparse.ArgumentParser(add_help=False))
     known, _ = pre.parse_known_args(argv)
     args = build_parser(evaluate_defaults(known.params)).parse_args(argv)
     check_args(args)

@@ -17,7 +17,7 @@ import logging
 import pandas as pd
 
 from deeptrash import synth
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.io import atomic_write_csv, atomic_write_json, staged_dir, write_image
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
@@ -27,7 +27,7 @@ log = logging.getLogger("synthesize")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.synthesize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    add_params_argument(parser)
     parser.add_argument("--landscapes", default="data/clean/landscape", help="clean landscape folders, one per query")
     parser.add_argument("--cutouts", default="data/cutouts", help="cut-out folders, one per trash query")
     parser.add_argument("--out", default="data/synth", help="output folder (replaced as a whole)")

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_json, read_image, require_dir, staged_dir
 from deeptrash.params import load_params
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m stages.train",
         description="Train the DeepLabV3Plus litter segmenter on data/synth (settings: params.yaml train:).",
     )
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    add_params_argument(parser)
     parser.add_argument("--synth", default="data/synth", help="folder with train/ and val/ (default: %(default)s)")
     parser.add_argument("--models", default="models", help="output folder for the model (default: %(default)s)")
     parser.add_argument("--metrics", default="metrics/train.json", help="metrics JSON (default: %(default)s)")

@@ -83,17 +83,21 @@ STAGE_COMMANDS = [
     ["stages.synthesize"],
     ["stages.train"],
     ["stages.evaluate"],
+    ["stages.predict", "photo.jpg", "--out", "predictions"],
 ]
 
 
+@pytest.mark.parametrize("option", [False, True], ids=["params.yaml", "--params"])
 @pytest.mark.parametrize("command", STAGE_COMMANDS, ids=lambda c: c[0])
-def test_every_stage_rejects_bad_params_before_work(tmp_path, command):
-    """Each stage validates the whole params.yaml first: exit 2, one line, nothing written."""
+def test_every_stage_rejects_bad_params_before_work(tmp_path, command, option):
+    """Each stage validates params.yaml, or the file given with --params, first: exit 2, one line, nothing written."""
     raw = copy.deepcopy(DEFAULTS)
     raw["train"]["learning_rate"] = -1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    raw["evaluate"]["threshold"] = 2  # predict reads only the evaluate section
+    name = "other.yaml" if option else "params.yaml"
+    (tmp_path / name).write_text(yaml.safe_dump(raw))
     result = subprocess.run(
-        [sys.executable, "-m", *command],
+        [sys.executable, "-m", *command, *(["--params", name] if option else [])],
         cwd=tmp_path,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
@@ -102,5 +106,8 @@ def test_every_stage_rejects_bad_params_before_work(tmp_path, command):
     )
     assert result.returncode == 2, result.stderr[-2000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error_lines == ["error: params.yaml: train.learning_rate: Input should be greater than 0"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+    if command[0] == "stages.predict":
+        assert error_lines == [f"error: {name}: evaluate.threshold: Input should be less than 1"]
+    else:
+        assert error_lines == [f"error: {name}: train.learning_rate: Input should be greater than 0 (and 1 more problem)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

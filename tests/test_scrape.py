@@ -35,6 +35,7 @@ from deeptrash import engines
 from deeptrash.download import ImageSink, fetch_into_sink
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
+from stages.scrape import scrape_query
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 1.0          # scrape.timeout used against the server
@@ -214,7 +215,7 @@ def test_urls_engine_keeps_only_valid_images_and_records_every_status(server, tm
     url_file.write_text("# a comment line\n\n" + "\n".join(server.url(p) for p in paths) + "\n")
     out = tmp_path / "raw" / "trash" / "t"
 
-    manifest = engines.scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", out, seed=0)
+    manifest = scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", out, seed=0)
 
     on_disk = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     assert len(on_disk) == len(manifest) == len(paths)  # one row per URL attempt
@@ -247,7 +248,7 @@ def test_failures_are_retried_with_backoff_and_a_lasting_one_is_recorded_once(se
     paths = ("/flaky.jpg", "/throttled.jpg", "/down.jpg", "/gone.jpg")  # /gone.jpg: 404, final
     url_file.write_text("\n".join(server.url(p) for p in paths))
 
-    manifest = engines.scrape_query(scrape_params(retries=2, trash={"t": str(url_file)}), "trash", "t",
+    manifest = scrape_query(scrape_params(retries=2, trash={"t": str(url_file)}), "trash", "t",
                                     tmp_path / "out", seed=0)
 
     assert len(manifest) == 4  # one row per URL, however often it was tried
@@ -268,7 +269,7 @@ def test_retries_zero_asks_once(server, tmp_path):
     server.routes["/once.jpg"] = Route(b"busy", 503, "text/plain")
     url_file = tmp_path / "urls.txt"
     url_file.write_text(server.url("/once.jpg"))
-    manifest = engines.scrape_query(scrape_params(retries=0, trash={"t": str(url_file)}), "trash", "t",
+    manifest = scrape_query(scrape_params(retries=0, trash={"t": str(url_file)}), "trash", "t",
                                     tmp_path / "out", seed=0)
     assert list(manifest["detail"]) == ["HTTP 503"]
     assert len(server.hits["/once.jpg"]) == 1
@@ -308,7 +309,7 @@ def test_per_query_caps_kept_images_exactly(server, tmp_path):
         server.routes[f"/cap/{i}.jpg"] = Route(encode(100 + i, "JPEG"))
     url_file = tmp_path / "urls.txt"
     url_file.write_text("\n".join(server.url(f"/cap/{i}.jpg") for i in range(12)))
-    manifest = engines.scrape_query(scrape_params(per_query=5, trash={"t": str(url_file)}), "trash", "t",
+    manifest = scrape_query(scrape_params(per_query=5, trash={"t": str(url_file)}), "trash", "t",
                                     tmp_path / "out", seed=0)
     assert (manifest["status"] == "ok").sum() == 5
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 5
@@ -317,7 +318,7 @@ def test_per_query_caps_kept_images_exactly(server, tmp_path):
 def test_empty_url_list_writes_an_empty_folder_and_manifest(tmp_path, caplog):
     url_file = tmp_path / "urls.txt"
     url_file.write_text("# nothing yet\n")
-    manifest = engines.scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", tmp_path / "out", 0)
+    manifest = scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", tmp_path / "out", 0)
     assert manifest.empty
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.csv"]
     assert list(pd.read_csv(tmp_path / "out" / "manifest.csv").columns)[:10] == [
@@ -327,7 +328,7 @@ def test_empty_url_list_writes_an_empty_folder_and_manifest(tmp_path, caplog):
 
 def test_missing_url_list_is_one_line_error(tmp_path):
     with pytest.raises(UserError, match="URL list .* not found") as error:
-        engines.scrape_query(scrape_params(trash={"t": str(tmp_path / "nope.txt")}), "trash", "t",
+        scrape_query(scrape_params(trash={"t": str(tmp_path / "nope.txt")}), "trash", "t",
                              tmp_path / "out", 0)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
@@ -408,7 +409,7 @@ def test_web_engine_without_network_fails_fast_with_one_line(tmp_path):
     for host in [("127.0.0.1", closed_port()), ("nonexistent.invalid", 443)]:
         started = time.monotonic()
         with pytest.raises(UserError) as error:
-            engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+            scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                                  search_hosts={"bing": host})
         assert time.monotonic() - started < 10
         message = str(error.value)
@@ -420,13 +421,13 @@ def test_web_engine_without_network_fails_fast_with_one_line(tmp_path):
 def test_flickr_needs_its_key_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("FLICKR_API_KEY", raising=False)
     with pytest.raises(UserError, match="FLICKR_API_KEY"):
-        engines.scrape_query(scrape_params(engine="flickr"), "trash", "t", tmp_path / "out", 0)
+        scrape_query(scrape_params(engine="flickr"), "trash", "t", tmp_path / "out", 0)
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_web_filter_is_one_line_error(tmp_path):
     with pytest.raises(UserError, match="scrape.filters: .*color"):
-        engines.scrape_query(scrape_params(engine="bing", filters={"color": "plaid"}), "trash", "t",
+        scrape_query(scrape_params(engine="bing", filters={"color": "plaid"}), "trash", "t",
                              tmp_path / "out", 0)
 
 
@@ -458,7 +459,7 @@ def test_web_engine_crawls_through_icrawler_parser(server, tmp_path, monkeypatch
                                    content_type="text/html")
     monkeypatch.setattr(engines, "crawler_class", lambda engine: loopback_bing(server.url("/bing")))
     host = ("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
-    manifest = engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+    manifest = scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                                     search_hosts={"bing": host})
     assert dict(zip(manifest["url"], manifest["status"])) == {
         server.url("/a.jpg"): "ok", server.url("/page.jpg"): "not_image"}
@@ -470,7 +471,7 @@ def test_web_engine_with_no_links_and_errors_fails_loudly(server, tmp_path, monk
     monkeypatch.setattr(engines, "crawler_class", lambda engine: loopback_bing(dead_page))
     host = ("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
     with pytest.raises(UserError, match="found no image links .* error") as error:
-        engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+        scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                              search_hosts={"bing": host})
     assert "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
@@ -496,7 +497,7 @@ def stub_demo_photos(kind, query, count, seed, size=320, junk_share=0.2):
 
 
 def test_demo_engine_writes_images_truth_masks_and_manifest(tmp_path):
-    manifest = engines.scrape_query(scrape_params(engine="demo", per_query=4, trash={"bottle": "plastic bottle"}),
+    manifest = scrape_query(scrape_params(engine="demo", per_query=4, trash={"bottle": "plastic bottle"}),
                                     "trash", "bottle", tmp_path / "out", seed=3, demo_photos=stub_demo_photos)
     assert list(manifest["status"]) == ["ok", "ok", "ok", "duplicate"]
     assert list(manifest["url"]) == [f"demo://trash/plastic bottle/{i}" for i in range(4)]
@@ -511,7 +512,7 @@ def test_demo_engine_writes_images_truth_masks_and_manifest(tmp_path):
 def test_real_demo_engine_runs(tmp_path):
     pytest.importorskip("deeptrash.demo")
     params = scrape_params(engine="demo", per_query=3, demo={"size": 96}, trash={"bottle": "plastic bottle"})
-    manifest = engines.scrape_query(params, "trash", "bottle", tmp_path / "out", seed=1)
+    manifest = scrape_query(params, "trash", "bottle", tmp_path / "out", seed=1)
     assert len(manifest) == 3 and (manifest["status"] == "ok").sum() >= 1
     for _, row in manifest[manifest["status"] == "ok"].iterrows():
         assert (tmp_path / "out" / row["file"]).exists()
