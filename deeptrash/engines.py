@@ -101,11 +101,19 @@ def query_for(scrape: ScrapeParams, kind: str, key: str) -> str:
     return str(queries[key]).strip()
 
 
-def read_url_list(path: str | Path) -> list[str]:
-    """URLs from a text file, one a line; blank lines and # comments skipped."""
+def read_url_list(path: str | Path, name: str = "the query") -> list[str]:
+    """URLs from a text file, one a line; blank lines and # comments skipped.
+
+    `name` says where the path came from (e.g. scrape.trash.bottle) in the
+    one-line error when it is not a file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"engine urls: URL list {path} not found (the query value is the path of a text file)")
+        raise UserError(
+            f"{name}: engine urls needs the path of a URL list (a text file, one URL a line), "
+            f"but {str(path)!r} is not a file; with scrape.engine=urls every query of "
+            f"scrape.trash and scrape.landscape must name one"
+        )
     lines = (line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -146,8 +154,8 @@ def web_filters(engine: str, filters: dict) -> dict:
     return dict(filters)
 
 
-def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None) -> None:
-    """Everything that can fail before work starts, as one-line UserErrors."""
+def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None, name: str = "the query") -> None:
+    """Everything that can fail before work starts, as one-line UserErrors (`name`: where `query` is set)."""
     engine = scrape.engine
     if engine == "folder":
         if not scrape.folder:
@@ -155,7 +163,7 @@ def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None
         if not Path(scrape.folder).is_dir():
             raise UserError(f"engine folder: scrape.folder {scrape.folder} is not a directory")
     elif engine == "urls":
-        read_url_list(query)
+        read_url_list(query, name)
     elif engine in WEB_ENGINES:
         web_filters(engine, scrape.filters)
         if engine == "flickr" and not os.environ.get(FLICKR_KEY_ENV):

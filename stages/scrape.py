@@ -37,7 +37,7 @@ def scrape_query(scrape: ScrapeParams, kind: str, key: str, out_dir: str | Path,
     """
     query = engines.query_for(scrape, kind, key)
     engine = scrape.engine
-    engines.preflight(scrape, query, search_hosts)
+    engines.preflight(scrape, query, search_hosts, name=f"scrape.{kind}.{key}")
     with staged_dir(out_dir) as staging:
         total = engines.attempts_expected(scrape, query)
         with tqdm(total=total, desc=f"{engine} {kind}/{key}", unit="img", leave=False) as bar:

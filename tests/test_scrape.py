@@ -326,12 +326,12 @@ def test_empty_url_list_writes_an_empty_folder_and_manifest(tmp_path, caplog):
     assert any("yielded no usable image" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
-def test_missing_url_list_is_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="URL list .* not found") as error:
-        scrape_query(scrape_params(trash={"t": str(tmp_path / "nope.txt")}), "trash", "t",
-                             tmp_path / "out", 0)
-    assert "\n" not in str(error.value)
-    assert not (tmp_path / "out").exists()
+def test_a_query_that_is_not_a_url_list_is_one_line_error_naming_it(tmp_path):
+    for value in (str(tmp_path / "nope.txt"), "plastic bottle litter"):
+        with pytest.raises(UserError, match=r"^scrape\.trash\.t: engine urls needs the path of a URL list") as error:
+            scrape_query(scrape_params(trash={"t": value}), "trash", "t", tmp_path / "out", 0)
+        assert repr(value) in str(error.value) and "\n" not in str(error.value)
+        assert not (tmp_path / "out").exists()
 
 
 # --- a SIGKILLed stage --------------------------------------------------------
