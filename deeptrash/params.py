@@ -41,6 +41,9 @@ class ScrapeParams(Section):
     threads: int = Field(4, ge=1, le=64)
     timeout: float = Field(10.0, gt=0, le=600)
     delay: float = Field(0.0, ge=0, le=60)
+    # Extra tries of a URL after HTTP 429/5xx or a failed connection (deeptrash.download.retrying_adapter).
+    retries: int = Field(2, ge=0, le=10)
+    retry_backoff: float = Field(0.5, ge=0, le=60)
     max_bytes: int = Field(20_000_000, ge=1024)
     max_pixels: int = Field(40_000_000, ge=1024)
     filters: dict[str, str | int | list | dict] = Field(default_factory=dict)
@@ -352,9 +355,9 @@ class Params(Section):
     evaluate: EvaluateParams = EvaluateParams()
 
 
-def _one_line(error: ValidationError, source: str) -> str:
+def _one_line(error: ValidationError, source: str, section: str = "") -> str:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key = ".".join([section] * bool(section) + [str(part) for part in first["loc"]]) or "(top level)"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -375,13 +378,34 @@ def validate_params(raw: dict, source: str = "params.yaml") -> Params:
         raise UserError(_one_line(error, source)) from None
 
 
+def _read_yaml(path: Path):
+    """The parsed YAML of `path` ({} when empty); one-line UserError when it is not YAML."""
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate `params.yaml`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: not found (run from the repository root)")
+    return validate_params(_read_yaml(path), str(path))
+
+
+def load_section(path: str | Path, name: str) -> Section:
+    """One section of a params file, validated alone; its defaults when the file or section is absent.
+
+    For commands outside the pipeline (predict) that need a few settings and
+    must also run where there is no params.yaml.
+    """
+    path = Path(path)
+    raw = _read_yaml(path) if path.is_file() else {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    schema = Params.model_fields[name].annotation
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    return validate_params(raw or {}, str(path))
+        return schema.model_validate(raw.get(name) or {})
+    except ValidationError as error:
+        raise UserError(_one_line(error, str(path), name)) from None

@@ -38,7 +38,8 @@ from tqdm import tqdm
 from deeptrash import augment
 from deeptrash.errors import UserError
 from deeptrash.io import (
-    atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, sha256_bytes, shrink_to,
+    atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, read_file_table, require_dir,
+    sha256_bytes, shrink_to,
 )
 from deeptrash.params import SynthParams
 
@@ -89,28 +90,13 @@ def dhash(gray: np.ndarray) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def _read_table(path: Path):
-    """A stage's CSV as strings; UserError if it is unreadable or has no `file` column."""
-    import pandas as pd  # here, not at the top: worker processes never need pandas (0.5 s import)
-    if not path.stat().st_size:
-        return pd.DataFrame()
-    try:
-        frame = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
-    if "file" not in frame.columns:
-        raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
-    return frame
-
-
 def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
     """(query, path) of kept landscape photos, query folders in name order."""
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         kept = query_dir / "kept.csv"
         if kept.is_file():
-            frame = _read_table(kept)
-            paths = [query_dir / n for n in frame["file"].dropna()] if len(frame.columns) else []
+            paths = [query_dir / name for name in read_file_table(kept)["file"] if name]
         else:
             paths = list_images(query_dir)
         found.extend((query_dir.name, p) for p in sorted(paths))
@@ -123,7 +109,7 @@ def _cutout_files(folder: Path) -> list[tuple[str, Path, str]]:
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         table = query_dir / "cutouts.csv"
         if table.is_file() and table.stat().st_size:
-            frame = _read_table(table).fillna("")
+            frame = read_file_table(table)
             if "status" in frame:
                 frame = frame[frame["status"].str.lower() == "ok"]
             for row in frame.itertuples(index=False):
@@ -218,10 +204,8 @@ def assign_splits(groups: list[str], val_share: float) -> dict[str, str]:
 
 def find_sources(landscape_dir: str | Path, cutout_dir: str | Path, params: SynthParams) -> SourceIndex:
     """List, de-duplicate across queries, and split the sources (see module docstring)."""
-    landscape_dir, cutout_dir = Path(landscape_dir), Path(cutout_dir)
-    for folder, what in ((landscape_dir, "clean landscapes"), (cutout_dir, "cut-outs")):
-        if not folder.is_dir():
-            raise UserError(f"{what} not found: {folder} (run the earlier stages: dvc repro)")
+    landscape_dir = require_dir(landscape_dir, "clean landscapes")
+    cutout_dir = require_dir(cutout_dir, "cut-outs")
     index = SourceIndex(landscapes={}, cutouts={})
     kinds = {
         "landscape": [(q, p, p.stem) for q, p in _landscape_files(landscape_dir)],
@@ -667,7 +651,9 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
     """Write every composite of both splits under out_dir/{train,val}/ and their samples.csv.
 
     Returns a summary: per split counts, negatives share, mean mask fraction,
-    sources used; plus `preview`: the first few train (image, mask) pairs.
+    sources used; `timing`: workers, seconds, start-up seconds, composites/s and
+    worker peak MB (these vary from run to run: not metrics); and `preview`:
+    the first few train (image, mask) pairs.
     """
     out_dir = Path(out_dir)
     workers = resolve_workers(params.workers if workers is None else workers)
@@ -692,13 +678,13 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
         if split == "train" and len(previews) < preview:
             previews.append((decode_image(jpeg), decode_image(png)))
     seconds = time.perf_counter() - started
-    summary: dict = {
+    summary: dict = {"timing": {
         "workers": workers,
         "seconds": round(seconds, 3),
         "startup_seconds": round(first or 0.0, 3),  # until the first composite: pool start, source decoding
         "composites_per_second": round(len(tasks) / max(seconds, 1e-9), 1),
         "worker_peak_mb": round(stats.get("worker_peak_mb", 0.0), 1),
-    }
+    }}
     import pandas as pd
     for split in SPLITS:
         frame = pd.DataFrame(rows[split])
