@@ -339,7 +339,7 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
     real: str | None = None
-    mode: Literal["resize", "tile"] = "resize"
+    mode: Literal["resize", "tile"] = "tile"   # real photos: tiles at the training scale keep small litter
     tile_size: int = Field(256, ge=32, le=4096)
     tile_overlap: float = Field(0.25, ge=0, lt=1)
     overlays: int = Field(4, ge=0, le=100)

@@ -13,7 +13,9 @@ what a viewer shows) writes into DIR:
 
 Unreadable photos are logged, get a row with the error, and do not stop the
 run. Threshold, mode and tile settings default to the `evaluate` section of
-params.yaml when there is one.
+params.yaml when there is one, else to its built-in defaults: tile mode
+(``--mode resize`` squashes the whole photo instead: faster, but small
+objects vanish).
 """
 from __future__ import annotations
 
@@ -81,12 +83,13 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=defaults.threshold,
                         help="probability at or above which a pixel is trash")
     parser.add_argument("--mode", choices=inference.MODES, default=defaults.mode,
-                        help="resize: whole photo at model size (fast); tile: overlapping tiles (small objects)")
+                        help="tile: overlapping tiles at the training scale (small objects); "
+                        "resize: whole photo squashed to model size (fast, loses small objects)")
     parser.add_argument("--tile-size", type=int, default=defaults.tile_size,
-                        help="tile side in photo pixels (tile mode)")
+                        help="tile side in photo pixels, shown to the model at its image size (tile mode)")
     parser.add_argument("--overlap", type=float, default=defaults.tile_overlap,
                         help="share of a tile overlapping its neighbour, 0..<1 (tile mode)")
-    parser.add_argument("--batch-size", type=int, default=8, help="model inputs per call")
+    parser.add_argument("--batch-size", type=int, default=32, help="most model inputs (tiles) per call")
     parser.add_argument("--min-piece", type=float, default=0.0002,
                         help="smallest patch counted in 'pieces', as a share of the photo's pixels")
     add_params_argument(parser, help="params file whose evaluate section gives the defaults")
