@@ -162,7 +162,8 @@ def run(photos, params, label: str, module=crop, verbose: bool = False) -> dict:
               f"10th percentile {np.percentile(ious, 10):.3f}, mean {np.mean(ious):.3f}; "
               f"kept {sum(v > 0 for v in ious)}, junk kept (IoU < 0.5) {junk}")
     if framed:
-        print(f"  frame-filling truth: {framed} photos, {framed - framed_kept} rightly rejected, {framed_kept} kept (junk)")
+        print(f"  frame-filling truth: {framed} photos, {framed - framed_kept} rightly rejected, "
+              f"{framed_kept} kept (junk)")
     report["rows"] = rows
     return report
 

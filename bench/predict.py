@@ -1,17 +1,26 @@
-"""How long predicting one 1024x768 photo takes on the CPU, in resize and tile mode.
+"""How long predicting one 1024x768 photo takes on the CPU, tile mode against its baselines.
 
-    python bench/predict.py [--repeats 5] [--model models/segmenter.keras]
+    python bench/predict.py [--repeats 15] [--sizes 96 128] [--model models/segmenter.keras]
 
-Uses the trained model when models/segmenter.keras exists, else builds the
-default segmenter (params.yaml train.backbone, untrained weights: timing
-does not depend on them) at synth.size px. Prints milliseconds per photo
-(median of --repeats after two warm-up runs) next to the baselines measured
-in the same run:
+Builds an untrained segmenter (--backbone, default mobilenet_v3_small:
+timing does not depend on the weights; --model times a trained file
+instead). For each model input size S prints milliseconds per photo, the
+median of --repeats rounds after a warm-up (the variants take turns within
+each round, so load from other jobs on a shared machine hits them alike):
 
-- "model call only": one forward pass on one model-sized input, the floor
-  for resize mode (the rest is resizing and colour conversion);
-- "tile, batch 1": the same tiles sent one per model call, the naive way,
-  against which batching tiles (evaluate's default 8) is compared.
+- tile mode as shipped (deeptrash.inference.predict_probabilities, tile
+  256 px, overlap 0.25, all 20 tiles in one call);
+- baseline: the previous tile mode, measured in the same run: every tile
+  resized and colour-converted on its own, sent in chunks of 8 (8 + 8 + 4),
+  each answer resized back and blended at photo resolution;
+- resize mode (one model call on the squashed photo);
+- the model call alone on the 20 tiles, through ``predict_on_batch`` (what
+  inference uses) and through a ``tf.function`` of ``model(x,
+  training=False)`` traced once for that batch shape;
+- the non-model work of both tile modes (the model replaced by a function
+  returning zeros): cutting, resizing, blending.
+
+Target (issue 10): tile mode <= 150 ms at 96 px on 2 cores.
 """
 from __future__ import annotations
 
@@ -29,60 +38,114 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from deeptrash import inference  # noqa: E402
-from deeptrash.params import load_params  # noqa: E402
+from deeptrash.io import resize  # noqa: E402
+
+TILE, OVERLAP = 256, 0.25
 
 
-def median_ms(run, repeats: int) -> float:
-    for _ in range(2):      # warm-up: tracing the model for this batch shape
+def old_run_model(model, batch_rgb: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """The previous run_model: chunks of batch_size, a short last chunk padded to a power of two."""
+    outputs = []
+    for start in range(0, len(batch_rgb), batch_size):
+        chunk = batch_rgb[start:start + batch_size]
+        n = len(chunk)
+        padded = min(batch_size, 1 << (n - 1).bit_length())
+        if padded > n:
+            chunk = np.concatenate([chunk, np.zeros((padded - n, *chunk.shape[1:]), chunk.dtype)])
+        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)[:n]
+        outputs.append(probs[..., 0] if probs.ndim == 4 else probs)
+    return np.clip(np.concatenate(outputs), 0.0, 1.0)
+
+
+def old_tile_mode(model, image_bgr: np.ndarray, image_size: int, tile_size: int = TILE, overlap: float = OVERLAP,
+                  batch_size: int = 8) -> np.ndarray:
+    """The previous tile mode (commit 52f72d7), kept here as the baseline."""
+    height, width = image_bgr.shape[:2]
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
+    boxes = [(y, x) for y in inference.tile_origins(height, tile_h, overlap)
+             for x in inference.tile_origins(width, tile_w, overlap)]
+    window = inference.blend_window(tile_h, tile_w)
+    total = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    for start in range(0, len(boxes), batch_size):
+        chunk = boxes[start:start + batch_size]
+        batch = np.stack([inference.to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size)
+                          for y, x in chunk])
+        for (y, x), probs in zip(chunk, old_run_model(model, batch, batch_size)):
+            total[y:y + tile_h, x:x + tile_w] += resize(probs, tile_w, tile_h) * window
+            weight[y:y + tile_h, x:x + tile_w] += window
+    return np.clip(total / weight, 0.0, 1.0)
+
+
+class ZeroModel:
+    """Stand-in returning zeros at once: what is left is the non-model work."""
+
+    def predict_on_batch(self, batch):
+        return np.zeros((*batch.shape[:3], 1), np.float32)
+
+
+def compare(variants: dict, repeats: int) -> dict[str, float]:
+    """Median ms of each variant; one warm-up call each, then rounds in which every variant runs once."""
+    for run in variants.values():
         run()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("models/segmenter.keras"))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backbone", default="mobilenet_v3_small")
+    parser.add_argument("--model", type=Path, default=None, help="time this trained model instead")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128], help="model input sizes S")
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--height", type=int, default=768)
     args = parser.parse_args()
 
-    params = load_params()
-    if args.model.is_file():
+    import tensorflow as tf
+
+    if args.model is not None:
         model = inference.load_model(args.model)
-        size = inference.model_image_size(args.model, model)
         source = f"trained {args.model}"
     else:
         from deeptrash.model import build_segmenter
 
-        model = build_segmenter(params.train.backbone, bn_momentum=params.train.bn_momentum)
-        size = params.synth.size
-        source = f"untrained {params.train.backbone} (no {args.model})"
-    ev = params.evaluate
-    photo = np.random.default_rng([params.seed, 1024]).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
-    n_tiles = (len(inference.tile_origins(args.height, min(ev.tile_size, args.height), ev.tile_overlap))
-               * len(inference.tile_origins(args.width, min(ev.tile_size, args.width), ev.tile_overlap)))
-    one_input = np.zeros((1, size, size, 3), np.float32)
+        model = build_segmenter(args.backbone)
+        source = f"untrained {args.backbone}"
+    call = tf.function(lambda x: model(x, training=False))
+    photo = np.random.default_rng(1024).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
+    print(f"model: {source}; photo {args.width}x{args.height}; tile {TILE} px, overlap {OVERLAP}; "
+          f"CPU, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; median of {args.repeats}")
 
-    def predict(mode: str, batch_size: int = 8):
-        return lambda: inference.predict_probabilities(
-            model, photo, size, mode=mode, tile_size=ev.tile_size, overlap=ev.tile_overlap, batch_size=batch_size)
-
-    print(f"model: {source}, input {size} px; photo {args.width}x{args.height}; "
-          f"tile {ev.tile_size} px, overlap {ev.tile_overlap} -> {n_tiles} tiles; CPU, {os.cpu_count()} cores")
-    call = median_ms(lambda: model.predict_on_batch(one_input), args.repeats)
-    resize = median_ms(predict("resize"), args.repeats)
-    tile = median_ms(predict("tile", 8), args.repeats)
-    tile_one = median_ms(predict("tile", 1), args.repeats)
-    print(f"{'baseline: model call only (1 input)':42s} {call:8.1f} ms")
-    print(f"{'resize mode':42s} {resize:8.1f} ms per photo  ({resize / call:.2f}x the model call)")
-    print(f"{'baseline: tile mode, batch 1':42s} {tile_one:8.1f} ms per photo  ({tile_one / n_tiles:.1f} ms per tile)")
-    print(f"{'tile mode, batch 8':42s} {tile:8.1f} ms per photo  ({tile / n_tiles:.1f} ms per tile, "
-          f"speed-up over batch 1: {tile_one / tile:.2f}x)")
+    for size in args.sizes:
+        scaled_h, scaled_w = inference.tile_scale_size(args.height, args.width, size, TILE)
+        n_tiles = len(inference.tile_origins(scaled_h, size, OVERLAP)) * len(inference.tile_origins(scaled_w, size, OVERLAP))
+        tiles = np.random.default_rng(size).uniform(0, 255, (n_tiles, size, size, 3)).astype(np.float32)
+        ms = compare({
+            "tile": lambda: inference.predict_probabilities(model, photo, size, "tile", TILE, OVERLAP, batch_size=32),
+            "old tile": lambda: old_tile_mode(model, photo, size),
+            "resize": lambda: inference.predict_probabilities(model, photo, size, "resize"),
+            "predict_on_batch": lambda: model.predict_on_batch(tiles),
+            "tf.function": lambda: call(tiles).numpy(),
+            "tile, no model": lambda: inference.predict_probabilities(ZeroModel(), photo, size, "tile", TILE, OVERLAP, 32),
+            "old tile, no model": lambda: old_tile_mode(ZeroModel(), photo, size),
+        }, args.repeats)
+        print(f"\nS = {size} px: {n_tiles} tiles")
+        print(f"  {'tile mode (one call of ' + str(n_tiles) + ')':44s} {ms['tile']:7.1f} ms per photo  "
+              f"({ms['old tile'] / ms['tile']:.2f}x faster than the baseline)")
+        print(f"  {'baseline: previous tile mode (8 + 8 + 4)':44s} {ms['old tile']:7.1f} ms per photo")
+        print(f"  {'resize mode':44s} {ms['resize']:7.1f} ms per photo")
+        print(f"  {'model call only, predict_on_batch':44s} {ms['predict_on_batch']:7.1f} ms "
+              f"({ms['predict_on_batch'] / n_tiles:.1f} ms per tile)")
+        print(f"  {'model call only, tf.function (traced once)':44s} {ms['tf.function']:7.1f} ms")
+        print(f"  {'non-model work, tile mode':44s} {ms['tile, no model']:7.1f} ms")
+        print(f"  {'non-model work, previous tile mode':44s} {ms['old tile, no model']:7.1f} ms")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deeptrash.engines import scrape_query  # noqa: E402
 from deeptrash.io import encode_image  # noqa: E402
 from deeptrash.params import load_params  # noqa: E402
+from stages.scrape import scrape_query  # noqa: E402
 
 
 def make_images(count: int, seed: int = 0) -> list[bytes]:

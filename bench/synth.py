@@ -83,7 +83,7 @@ def all_steps_on(size: int, samples: int) -> SynthParams:
 def time_recipe(index, params: SynthParams, workers: int, out: Path) -> dict:
     """Run the stage's code path; composites/s overall and after start-up, start-up s, worker MB."""
     cpu = time.process_time()
-    summary = synth.synthesize(index, params, 0, out, workers=workers, preview=0)
+    summary = synth.synthesize(index, params, 0, out, workers=workers, preview=0)["timing"]
     cpu = time.process_time() - cpu  # this process only: meaningful for workers=1
     total = params.train + params.val
     steady = (total - 1) / max(summary["seconds"] - summary["startup_seconds"], 1e-9)

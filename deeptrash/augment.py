@@ -124,13 +124,15 @@ def shade_object(premult: np.ndarray, matrix: np.ndarray | None, gain0: np.ndarr
 
 def object_homography(width: int, height: int, center: tuple[float, float], long_side: float,
                       angle_deg: float = 0.0, flip: bool = False,
-                      corner_shift: np.ndarray | None = None) -> np.ndarray:
+                      corner_shift: np.ndarray | None = None, squash: float = 1.0) -> np.ndarray:
     """3x3 float64 homography taking cut-out pixels (width x height) into the image.
 
     The cut-out is scaled so its long side is `long_side` px, mirrored if `flip`,
-    rotated by `angle_deg` (counter-clockwise on screen) about its centre, its four
-    corners moved by `corner_shift` ((4, 2), in units of `long_side`: a
-    perspective warp) and its centre put at `center` (x, y).
+    rotated by `angle_deg` (counter-clockwise on screen) about its centre,
+    shortened vertically by `squash` (an object lying on the ground seen at a
+    slant: 1 = seen from straight above), its four corners moved by
+    `corner_shift` ((4, 2), in units of `long_side`: a perspective warp) and
+    its centre put at `center` (x, y).
 
     Coordinates are OpenCV's: pixel (i, j) has its centre at (i, j), so a
     w-wide cut-out spans [-0.5, w - 0.5]; its outer edges (not its edge pixel
@@ -144,6 +146,8 @@ def object_homography(width: int, height: int, center: tuple[float, float], long
     theta = math.radians(angle_deg)
     rotation = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
     corners = corners @ rotation.T
+    if squash != 1.0:
+        corners[:, 1] *= squash
     if corner_shift is not None:
         corners = corners + np.asarray(corner_shift, np.float64) * long_side
     corners = corners + np.asarray(center, np.float64)
@@ -151,14 +155,21 @@ def object_homography(width: int, height: int, center: tuple[float, float], long
     return cv2.getPerspectiveTransform(source.astype(np.float32), corners.astype(np.float32)).astype(np.float64)
 
 
-def paste_object(image: np.ndarray, coverage: np.ndarray, premult: np.ndarray, homography: np.ndarray,
-                 feather_sigma: float = 0.0) -> tuple[int, int, int, int] | None:
+def paste_object(image: np.ndarray, coverage: np.ndarray | None, premult: np.ndarray, homography: np.ndarray,
+                 feather_sigma: float = 0.0, shadow: tuple[float, float, float, float] | None = None,
+                 poisson: float = 0.0) -> tuple[int, int, int, int] | None:
     """Warp a premultiplied cut-out by `homography` and composite it over `image`.
 
     Only the object's bounding box (clipped to the frame) is warped and blended.
-    `coverage` becomes alpha-over of the object (what the mask is made from).
+    `coverage` becomes alpha-over of the object (what the mask is made from);
+    None pastes a distractor, which is background and leaves no trace in it.
     feather_sigma > 0 blurs colour and alpha together (a soft, Gaussian-blended
-    edge whose 0.5 level stays on the outline). Returns the (x0, y0, x1, y1) box
+    edge whose 0.5 level stays on the outline). `shadow` = (strength, blur
+    sigma, dx, dy) darkens the ground under the object first (a contact
+    shadow: its blurred silhouette, offset by (dx, dy) px, the image only).
+    poisson in (0, 1] blends Poisson-like: the object's colours are pulled
+    towards the ground around it by a smooth membrane, so its outline carries
+    no colour step (:func:`membrane_offset`). Returns the (x0, y0, x1, y1) box
     drawn, or None when the object falls wholly outside the frame.
     """
     height, width = image.shape[:2]
@@ -166,6 +177,8 @@ def paste_object(image: np.ndarray, coverage: np.ndarray, premult: np.ndarray, h
     outline = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32) - 0.5
     corners = cv2.perspectiveTransform(outline, homography)[0]
     pad = int(math.ceil(3 * feather_sigma)) + 1
+    if shadow is not None:
+        pad += int(math.ceil(3 * shadow[1] + max(abs(shadow[2]), abs(shadow[3]))))
     x0 = max(int(math.floor(corners[:, 0].min())) - pad, 0)
     y0 = max(int(math.floor(corners[:, 1].min())) - pad, 0)
     x1 = min(int(math.ceil(corners[:, 0].max())) + pad, width)
@@ -178,8 +191,72 @@ def paste_object(image: np.ndarray, coverage: np.ndarray, premult: np.ndarray, h
     if feather_sigma > 0:
         warped = cv2.GaussianBlur(warped, (0, 0), feather_sigma)
     alpha = warped[:, :, 3].astype(np.float32) * (1.0 / 255)
-    blend_over(image[y0:y1, x0:x1], coverage[y0:y1, x0:x1], warped[:, :, :3], alpha, cut=False)
+    roi = image[y0:y1, x0:x1]
+    if shadow is not None:
+        cast_shadow(roi, alpha, *shadow)
+    colour = warped[:, :, :3]
+    if poisson > 0:
+        colour = colour.astype(np.float32) + membrane_offset(roi, colour, alpha) * (alpha * poisson)[:, :, None]
+    if coverage is None:
+        blend_over(roi, np.zeros(alpha.shape, np.float32), colour, alpha, cut=False)
+    else:
+        blend_over(roi, coverage[y0:y1, x0:x1], colour, alpha, cut=False)
     return x0, y0, x1, y1
+
+
+def cast_shadow(image_roi: np.ndarray, alpha: np.ndarray, strength: float, sigma: float, dx: float, dy: float) -> None:
+    """Darken `image_roi` (uint8 (h, w, 3), in place) under a soft, offset copy of `alpha` (float32 (h, w)).
+
+    The ground next to an object lying on it is darker (ambient occlusion and
+    a cast shadow); a pasted object without one floats, and that is a cue.
+    """
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(alpha, shift, (alpha.shape[1], alpha.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    soft = cv2.GaussianBlur(moved, (0, 0), max(sigma, 0.3))
+    keep = 1.0 - np.float32(strength) * np.clip(soft, 0.0, 1.0)
+    image_roi[...] = np.clip(image_roi.astype(np.float32) * keep[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def membrane_offset(background_roi: np.ndarray, premult_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """float32 (h, w, 3) colour offset that takes an object's edge colour to the ground's.
+
+    A cheap stand-in for Poisson (seamless) cloning: the colour difference
+    between ground and object along the object's outline is spread inwards
+    by a normalised Gaussian (a membrane), keeping the object's own detail.
+    background_roi: uint8 (h, w, 3); premult_bgr: (h, w, 3) premultiplied
+    colour; alpha: float32 (h, w) in [0, 1].
+    """
+    straight = premult_bgr.astype(np.float32) / np.maximum(alpha, 1e-3)[:, :, None]
+    ring = ((alpha > 0.3) & (alpha < 0.97)).astype(np.float32)
+    if not ring.any():
+        return np.zeros(premult_bgr.shape, np.float32)
+    diff = (background_roi.astype(np.float32) - straight) * ring[:, :, None]
+    sigma = max(2.0, 0.25 * max(alpha.shape))
+    spread = cv2.GaussianBlur(diff, (0, 0), sigma)
+    weight = cv2.GaussianBlur(ring, (0, 0), sigma)
+    return spread / np.maximum(weight, 1e-4)[:, :, None]
+
+
+def harmonize(premult: np.ndarray, target_bgr: np.ndarray, strength: float) -> np.ndarray:
+    """Move a cut-out's mean colour part of the way to `target_bgr` (its local ground).
+
+    premult: uint8 (h, w, 4) premultiplied; target_bgr: float (3,); strength in
+    [0, 1] (0 = unchanged, 1 = the object's mean becomes the ground's). Objects
+    photographed under studio light on a white board are brighter and cleaner
+    than litter outdoors; real litter takes on the light and dirt around it.
+    Returns uint8 (h, w, 4), colour kept <= alpha.
+    """
+    alpha = premult[:, :, 3].astype(np.float32) * (1.0 / 255)
+    total = float(alpha.sum())
+    if total < 1 or strength <= 0:
+        return premult
+    mean = premult[:, :, :3].reshape(-1, 3).astype(np.float32).sum(axis=0) / total
+    shift = (np.asarray(target_bgr, np.float32) - mean) * np.float32(strength)
+    out = premult.copy()
+    colour = premult[:, :, :3].astype(np.float32) + shift[None, None, :] * alpha[:, :, None]
+    out[:, :, :3] = np.clip(colour, 0, premult[:, :, 3:4].astype(np.float32)).astype(np.uint8)
+    return out
 
 
 def blend_over(image_roi: np.ndarray, coverage_roi: np.ndarray, premult_bgr: np.ndarray, alpha: np.ndarray,
@@ -218,6 +295,109 @@ def blob_alpha(diameter: int, kind: str, rng: np.random.Generator) -> np.ndarray
         points = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], axis=1)
         cv2.fillPoly(canvas, [np.round(points * sub).astype(np.int32)], 255, cv2.LINE_AA, 4)
     return canvas.astype(np.float32) * (1.0 / 255)
+
+
+DISTRACTOR_KINDS = ("leaf", "stick", "stone", "patch")
+# BGR colours of things that lie on the ground and are not litter.
+_LEAF_COLOURS = np.array([[40, 110, 60], [30, 140, 110], [30, 90, 130], [40, 120, 160], [50, 70, 90],
+                          [60, 150, 180], [35, 60, 110]], np.float32)
+_STICK_COLOURS = np.array([[40, 60, 80], [60, 80, 100], [90, 110, 130], [50, 55, 60], [120, 135, 150]], np.float32)
+_STONE_COLOURS = np.array([[110, 110, 110], [150, 150, 155], [90, 100, 110], [180, 180, 175], [70, 80, 90],
+                           [120, 140, 160], [200, 205, 210]], np.float32)
+
+
+def distractor(kind: str, long_side: int, rng: np.random.Generator, texture: np.ndarray | None = None) -> np.ndarray:
+    """A look-alike that is not litter, as a premultiplied BGRA cut-out (uint8 (h, w, 4)).
+
+    kind: "leaf" (pointed oval with a midrib), "stick" (thin, slightly bent
+    bar), "stone" (irregular rounded polygon) or "patch" (a blob of `texture`,
+    uint8 (H, W, 3) BGR, e.g. a piece of another landscape). Pasted by the same
+    code as trash (shading, perspective, shadow) but never into the mask, so
+    shape, gloss and paste edges alone do not mean "trash".
+    """
+    d = max(int(long_side), 4)
+    sub = 16
+    canvas = np.zeros((d, d), np.uint8)
+    c = (d - 1) / 2
+    if kind == "leaf":
+        width = rng.uniform(0.25, 0.5) * c
+        t = np.linspace(0, math.pi, 24)
+        xs = c + np.cos(t) * c * 0.95
+        ys = np.sin(t) ** rng.uniform(0.8, 1.5) * width
+        points = np.concatenate([np.stack([xs, c - ys], 1), np.stack([xs[::-1], c + ys[::-1]], 1)])
+        cv2.fillPoly(canvas, [np.round(points * sub).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        colour = _LEAF_COLOURS[int(rng.integers(len(_LEAF_COLOURS)))]
+    elif kind == "stick":
+        thick = max(1.0, rng.uniform(0.04, 0.12) * d)
+        bend = rng.uniform(-0.15, 0.15) * d
+        xs = np.linspace(0.03 * d, 0.97 * d, 8)
+        ys = c + bend * np.sin(np.linspace(0, math.pi, 8)) + rng.normal(0, thick * 0.2, 8)
+        cv2.polylines(canvas, [np.round(np.stack([xs, ys], 1) * sub).astype(np.int32)], False, 255,
+                      max(1, int(round(thick))), cv2.LINE_AA, 4)
+        colour = _STICK_COLOURS[int(rng.integers(len(_STICK_COLOURS)))]
+    elif kind == "stone":
+        canvas = (blob_alpha(d, "polygon", rng) * 255).astype(np.uint8)
+        canvas = cv2.GaussianBlur(canvas, (0, 0), max(0.5, d / 30))
+        colour = _STONE_COLOURS[int(rng.integers(len(_STONE_COLOURS)))]
+    elif kind == "patch":
+        canvas = (blob_alpha(d, "ellipse" if rng.random() < 0.5 else "polygon", rng) * 255).astype(np.uint8)
+        colour = None
+    else:
+        raise ValueError(f"distractor kind must be one of {DISTRACTOR_KINDS}, not {kind!r}")
+    if colour is None and texture is not None:
+        h, w = texture.shape[:2]
+        side = max(1, min(h, w, int(d * rng.uniform(1.0, 3.0))))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        bgr = cv2.resize(texture[y:y + side, x:x + side], (d, d), interpolation=cv2.INTER_AREA).astype(np.float32)
+    else:
+        base = colour if colour is not None else _STONE_COLOURS[int(rng.integers(len(_STONE_COLOURS)))]
+        jitter = rng.uniform(0.75, 1.25) * base + rng.normal(0, 8, 3)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (d, d)).astype(np.float32), (0, 0), max(0.6, d / 16))
+        grain *= np.float32(18 / max(float(grain.std()), 1e-3))
+        bgr = jitter[None, None, :].astype(np.float32) + grain[:, :, None]
+        if kind == "leaf":
+            cv2.line(bgr, (round(0.05 * d), round(c)), (round(0.95 * d), round(c)),
+                     tuple(float(v) * 0.7 for v in jitter), max(1, d // 24), cv2.LINE_AA)
+    alpha = canvas.astype(np.float32) * (1.0 / 255)
+    out = np.empty((d, d, 4), np.uint8)
+    out[:, :, :3] = np.clip(bgr * alpha[:, :, None], 0, 255).astype(np.uint8)
+    out[:, :, 3] = canvas
+    return out
+
+
+def grass_blades(image: np.ndarray, coverage: np.ndarray, box: tuple[int, int, int, int], count: int,
+                 rng: np.random.Generator, width: float = 1.0) -> None:
+    """Draw `count` thin blades (grass, twigs) across the lower part of `box` (x0, y0, x1, y1).
+
+    Their colour is the ground's just below the object (with jitter), and
+    what they hide is cut from `coverage`: litter in grass is seen between
+    blades. Modifies image (uint8 (H, W, 3)) and coverage in place.
+    """
+    height, width_px = image.shape[:2]
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return
+    ground = image[min(y1, height - 1):min(y1 + 4, height), x0:x1].reshape(-1, 3)
+    if not len(ground):
+        ground = image[y0:y1, x0:x1].reshape(-1, 3)
+    base = np.median(ground, axis=0).astype(np.float32)
+    layer = np.zeros((height, width_px), np.uint8)
+    colour = np.zeros((height, width_px, 3), np.float32)
+    sub = 16
+    for _ in range(count):
+        bx = rng.uniform(x0, x1)
+        by = rng.uniform(y0 + 0.5 * (y1 - y0), y1 + 0.15 * (y1 - y0))
+        length = rng.uniform(0.3, 0.9) * (y1 - y0)
+        lean = rng.uniform(-0.5, 0.5) * length
+        points = np.array([[bx, by], [bx + lean * 0.4, by - length * 0.55], [bx + lean, by - length]])
+        blade = np.zeros_like(layer)
+        cv2.polylines(blade, [np.round(points * sub).astype(np.int32)], False, 255,
+                      max(1, int(round(width * rng.uniform(0.7, 1.5)))), cv2.LINE_AA, 4)
+        tint = np.clip(base * rng.uniform(0.7, 1.3) + rng.normal(0, 10, 3), 0, 255)
+        colour[blade > 0] = tint
+        np.maximum(layer, blade, out=layer)
+    alpha = layer.astype(np.float32) * (1.0 / 255)
+    blend_over(image, coverage, colour * alpha[:, :, None], alpha, cut=True)
 
 
 def paste_occluder(image: np.ndarray, coverage: np.ndarray, alpha: np.ndarray, fill: np.ndarray,
@@ -290,6 +470,11 @@ def motion_kernel(length: int, angle_deg: int) -> np.ndarray:
     cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 255, 4, cv2.LINE_AA)
     kernel = cv2.resize(kernel, (length, length), interpolation=cv2.INTER_AREA).astype(np.float32)
     return kernel / kernel.sum()
+
+
+def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a uint8 image (a phone camera focused elsewhere); the mask is not blurred."""
+    return cv2.GaussianBlur(image, (0, 0), sigma) if sigma > 0 else image
 
 
 def motion_blur(image: np.ndarray, length: int, angle_deg: int) -> np.ndarray:

@@ -1,12 +1,21 @@
-"""What every stage script shares: logging set-up and one-line errors."""
+"""What every stage script shares: the --params option, logging set-up and one-line errors."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from deeptrash.errors import UserError
+
+
+def add_params_argument(parser: argparse.ArgumentParser,
+                        help: str = "params file (default: %(default)s)") -> argparse.ArgumentParser:
+    """The `--params FILE` option every stage takes (default params.yaml), as a Path."""
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), metavar="FILE", help=help)
+    return parser
 
 
 def setup_logging() -> None:

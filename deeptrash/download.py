@@ -14,6 +14,11 @@ Anything that came from the web (or from a folder nobody vetted) is untrusted:
 5. it is named `<sha256>.<real ext>`; exact duplicates are skipped;
 6. it is written atomically, and every attempt becomes one manifest row.
 
+HTTP 429/5xx answers and failed connections are retried (scrape.retries, with
+exponential backoff and the server's Retry-After) by urllib3 inside the
+session's adapter (:func:`retrying_adapter`): a URL is still one manifest row,
+with the status of its last attempt.
+
 Steps 2-6 are :meth:`ImageSink.accept`, the one function every engine (demo,
 folder, urls, web) goes through. :func:`fetch_bytes` is step 1 for HTTP and
 :class:`SafeImageDownloader` plugs both into icrawler's thread pool.
@@ -35,6 +40,8 @@ import requests
 import urllib3
 from icrawler import ImageDownloader
 from PIL import Image
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from deeptrash.io import atomic_write_bytes, atomic_write_csv, sha256_bytes
 
@@ -55,6 +62,32 @@ CHUNK_BYTES = 64 * 1024
 # A per-read timeout alone lets a server that trickles one byte a second keep a
 # thread forever; the whole body must also arrive within this many timeouts.
 TOTAL_TIMEOUT_FACTOR = 5
+# Answers worth asking again: rate limited, or the server (or a proxy) failing for now.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+# A Retry-After longer than this (seconds) is cut to it: one server must not park a thread for hours.
+RETRY_AFTER_MAX = 60
+
+
+def retrying_adapter(retries: int, backoff: float, pool_maxsize: int = 10) -> HTTPAdapter:
+    """A requests adapter whose GETs are retried up to `retries` times by urllib3.
+
+    Retried: HTTP 429/500/502/503/504 and connections that could not be made.
+    The server's Retry-After (429, 503) is honoured up to RETRY_AFTER_MAX s;
+    otherwise the waits are 0, 2 x backoff, 4 x backoff... A read timeout is
+    not retried (the server got the request and is slow: another wait of the
+    same length rarely helps), nor any other error. When the retries run out,
+    the last answer is returned, so it is recorded with its own status.
+    """
+    retry = Retry(total=retries, connect=retries, read=False, status=retries, other=0,
+                  backoff_factor=backoff, status_forcelist=RETRY_STATUSES, allowed_methods=("GET", "HEAD"),
+                  respect_retry_after_header=True, retry_after_max=RETRY_AFTER_MAX, raise_on_status=False)
+    return HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool_maxsize)
+
+
+def retries_used(response: requests.Response) -> int:
+    """How many times urllib3 retried the request behind `response` (0 when it was not)."""
+    retry = getattr(response.raw, "retries", None)
+    return len(retry.history) if retry is not None else 0
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -227,7 +260,9 @@ def fetch_bytes(session: requests.Session, url: str, timeout: float, max_bytes: 
         raise FetchRefused("http_error", f"{type(error).__name__}: {error}"[:200]) from None
     with response:
         if not 200 <= response.status_code < 300:
-            raise FetchRefused("http_error", f"HTTP {response.status_code}")
+            retried = retries_used(response)
+            raise FetchRefused("http_error", f"HTTP {response.status_code}"
+                               + (f" after {retried} retries" if retried else ""))
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise FetchRefused("too_large", f"Content-Length {declared} > max_bytes {max_bytes}", int(declared))
@@ -304,7 +339,12 @@ class SafeImageDownloader(ImageDownloader):
             self._slots.notify_all()
 
     def download(self, task, default_ext, timeout=5, max_retry=3, overwrite=False, **kwargs):
-        """Fetch task['file_url'] into the sink; True when it was kept."""
+        """Fetch task['file_url'] into the sink; True when it was kept.
+
+        icrawler's `timeout` and `max_retry` are ignored: the timeout is
+        scrape.timeout, and retries happen in the session's adapter
+        (:func:`retrying_adapter`, scrape.retries), so a URL is one manifest row.
+        """
         task["success"] = False
         task["filename"] = None
         if self.signal.get("reach_max_num") or not self._take_slot():

@@ -9,9 +9,9 @@
 
 Every engine pushes bytes through :meth:`deeptrash.download.ImageSink.accept`,
 so the checks, naming and manifest are the same whatever the source.
-:func:`scrape_query` is the whole stage: preflight checks (which raise a
-one-line UserError before anything is written), then the engine fills a staged
-folder that replaces the output only when complete.
+:func:`preflight` raises a one-line UserError before anything is written;
+:func:`run_engine` fills a sink with one query's photos. The stage around them
+(staged folder, progress, manifest, summary) is stages/scrape.py.
 """
 from __future__ import annotations
 
@@ -22,13 +22,10 @@ import socket
 import threading
 from pathlib import Path
 
-import pandas as pd
-from requests.adapters import HTTPAdapter
-from tqdm import tqdm
 
-from deeptrash.download import ImageSink, SafeImageDownloader
+from deeptrash.download import ImageSink, SafeImageDownloader, retrying_adapter
 from deeptrash.errors import UserError
-from deeptrash.io import staged_dir, write_image
+from deeptrash.io import write_image
 from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
 
 log = logging.getLogger(__name__)
@@ -104,11 +101,19 @@ def query_for(scrape: ScrapeParams, kind: str, key: str) -> str:
     return str(queries[key]).strip()
 
 
-def read_url_list(path: str | Path) -> list[str]:
-    """URLs from a text file, one a line; blank lines and # comments skipped."""
+def read_url_list(path: str | Path, name: str = "the query") -> list[str]:
+    """URLs from a text file, one a line; blank lines and # comments skipped.
+
+    `name` says where the path came from (e.g. scrape.trash.bottle) in the
+    one-line error when it is not a file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"engine urls: URL list {path} not found (the query value is the path of a text file)")
+        raise UserError(
+            f"{name}: engine urls needs the path of a URL list (a text file, one URL a line), "
+            f"but {str(path)!r} is not a file; with scrape.engine=urls every query of "
+            f"scrape.trash and scrape.landscape must name one"
+        )
     lines = (line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -149,8 +154,8 @@ def web_filters(engine: str, filters: dict) -> dict:
     return dict(filters)
 
 
-def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None) -> None:
-    """Everything that can fail before work starts, as one-line UserErrors."""
+def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None, name: str = "the query") -> None:
+    """Everything that can fail before work starts, as one-line UserErrors (`name`: where `query` is set)."""
     engine = scrape.engine
     if engine == "folder":
         if not scrape.folder:
@@ -158,7 +163,7 @@ def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None
         if not Path(scrape.folder).is_dir():
             raise UserError(f"engine folder: scrape.folder {scrape.folder} is not a directory")
     elif engine == "urls":
-        read_url_list(query)
+        read_url_list(query, name)
     elif engine in WEB_ENGINES:
         web_filters(engine, scrape.filters)
         if engine == "flickr" and not os.environ.get(FLICKR_KEY_ENV):
@@ -212,8 +217,9 @@ def build_crawler(crawler_cls: type, sink: ImageSink, scrape: ScrapeParams, **ex
         extra_downloader_args=dict(sink=sink, timeout=scrape.timeout, delay=scrape.delay),
         **extra,
     )
-    # One pooled connection per thread (requests keeps 10 and warns when more threads share them).
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, scrape.threads + 2))
+    # Retries in urllib3 (429/5xx, failed connections); one pooled connection per
+    # thread (requests keeps 10 and warns when more threads share them).
+    adapter = retrying_adapter(scrape.retries, scrape.retry_backoff, pool_maxsize=max(10, scrape.threads + 2))
     crawler.session.mount("http://", adapter)
     crawler.session.mount("https://", adapter)
     return crawler
@@ -300,43 +306,25 @@ def run_web(sink: ImageSink, scrape: ScrapeParams, engine: str, query: str, coun
                     "out of date)", engine, query)
 
 
-# --- the stage -------------------------------------------------------------
+# --- one query, whichever engine --------------------------------------------
 
-def scrape_query(scrape: ScrapeParams, kind: str, key: str, out_dir: str | Path, seed: int,
-                 search_hosts: dict | None = None, demo_photos=None) -> pd.DataFrame:
-    """Scrape `scrape.KIND.KEY` into `out_dir` (replaced only when complete); return the manifest.
+def attempts_expected(scrape: ScrapeParams, query: str) -> int:
+    """How many attempts a progress bar should expect: the URL count for urls, else per_query."""
+    return len(read_url_list(query)) if scrape.engine == "urls" else scrape.per_query
 
-    Raises UserError before writing anything when params, inputs or the
-    network are not usable. `search_hosts` overrides SEARCH_HOSTS (tests).
+
+def run_engine(sink: ImageSink, scrape: ScrapeParams, kind: str, query: str, seed: int, demo_photos=None) -> None:
+    """Fill `sink` with up to scrape.per_query images of `query` from scrape.engine.
+
+    Call :func:`preflight` first. `demo_photos` stands in for
+    deeptrash.demo.demo_photos (tests).
     """
-    query = query_for(scrape, kind, key)
-    engine = scrape.engine
-    preflight(scrape, query, search_hosts)
-    count = scrape.per_query
-    urls = read_url_list(query) if engine == "urls" else []
-    total = len(urls) if engine == "urls" else count
-    with staged_dir(out_dir) as staging:
-        with tqdm(total=total, desc=f"{engine} {kind}/{key}", unit="img", leave=False) as bar:
-            sink = ImageSink(staging, engine, query, scrape.max_bytes, scrape.max_pixels, progress=bar)
-            if engine == "demo":
-                run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos)
-            elif engine == "folder":
-                run_folder(sink, scrape.folder, query, count)
-            elif engine == "urls":
-                run_urls(sink, scrape, urls, count)
-            else:
-                run_web(sink, scrape, engine, query, count)
-        manifest = sink.write_manifest(sort_by_url=engine not in ("demo", "folder"))
-    summarize(manifest, engine, kind, key, query)
-    return manifest
-
-
-def summarize(manifest: pd.DataFrame, engine: str, kind: str, key: str, query: str) -> None:
-    """Log kept/dropped counts by status; one warning line when nothing was kept."""
-    counts = manifest["status"].value_counts().to_dict()
-    kept = counts.pop("ok", 0)
-    dropped = ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
-    log.info("%s/%s (%s): kept %d of %d attempts; dropped: %s", kind, key, engine, kept, len(manifest), dropped)
-    if kept == 0:
-        log.warning("%s/%s: query %r yielded no usable image (engine %s); its folder is empty",
-                    kind, key, query, engine)
+    engine, count = scrape.engine, scrape.per_query
+    if engine == "demo":
+        run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos)
+    elif engine == "folder":
+        run_folder(sink, scrape.folder, query, count)
+    elif engine == "urls":
+        run_urls(sink, scrape, read_url_list(query), count)
+    else:
+        run_web(sink, scrape, engine, query, count)

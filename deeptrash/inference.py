@@ -9,10 +9,14 @@ Two ways to handle a photo larger than S (:func:`predict_probabilities`):
 - ``resize``: squash the whole photo to S x S, predict, stretch the
   probabilities back. Fast (one model call), but a small object in a 12 MP
   photo shrinks to a few pixels.
-- ``tile``: cut overlapping tiles of `tile_size` photo pixels, resize each to
-  S x S, predict, and blend the tiles back with a smooth window (weights high
-  in a tile's middle, low at its border, where the model sees least context).
-  Slower (many calls) but sees small objects at the scale it was trained on.
+- ``tile`` (the default for real photos): scale the photo so that
+  `tile_size` photo pixels become S, cut it into overlapping S x S tiles,
+  predict all tiles in one batched call (or a few), and blend them back with
+  a smooth window (weights high in a tile's middle, low at its border, where
+  the model sees least context). Several times the model work of resize
+  mode, but objects appear at the scale of the training crops, so small
+  ones survive (the SAHI result: slicing is what makes small objects
+  detectable).
 """
 from __future__ import annotations
 
@@ -130,25 +134,32 @@ def model_image_size(model_path: str | Path, model=None) -> int:
 
 # --- prediction -----------------------------------------------------------------
 
-def run_model(model, batch_rgb: np.ndarray, batch_size: int = 8) -> np.ndarray:
+def run_model(model, batch_rgb: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Probabilities of a batch of model-sized images.
 
-    batch_rgb: float32 (N, S, S, 3) RGB 0..255. Returns float32 (N, S, S) in
-    [0, 1]. A short last chunk is zero-padded to a power of two so the model
-    is traced for at most log2(batch_size) + 1 batch shapes.
+    batch_rgb: (N, S, S, 3) RGB 0..255, float32 or uint8 (converted one call's
+    worth at a time, so a big photo's tiles never exist as float32 all at
+    once). Returns float32 (N, S, S) in [0, 1]. The N inputs go in
+    ceil(N / batch_size) calls of equal size (the last zero-padded by fewer
+    than the number of calls), not batch_size + a short rest: one call for
+    up to batch_size inputs, and no model time spent on padding.
+    ``predict_on_batch`` runs a tf.function traced with reduce_retracing, so
+    after two batch shapes it stops retracing for new ones.
     """
-    outputs = []
-    for start in range(0, len(batch_rgb), batch_size):
-        chunk = batch_rgb[start:start + batch_size]
-        n = len(chunk)
-        padded = min(batch_size, 1 << (n - 1).bit_length())
-        if padded > n:
-            chunk = np.concatenate([chunk, np.zeros((padded - n, *chunk.shape[1:]), chunk.dtype)])
-        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)[:n]
-        outputs.append(probs[..., 0] if probs.ndim == 4 else probs)
-    if not outputs:
+    count = len(batch_rgb)
+    if count == 0:
         return np.zeros((0, *batch_rgb.shape[1:3]), np.float32)
-    return np.clip(np.concatenate(outputs), 0.0, 1.0)
+    calls = -(-count // max(1, batch_size))
+    per_call = -(-count // calls)
+    out = np.empty((count, *batch_rgb.shape[1:3]), np.float32)
+    for start in range(0, count, per_call):
+        chunk = batch_rgb[start:start + per_call]
+        n = len(chunk)
+        if n < per_call:
+            chunk = np.concatenate([chunk, np.zeros((per_call - n, *chunk.shape[1:]), chunk.dtype)])
+        probs = np.asarray(model.predict_on_batch(chunk.astype(np.float32, copy=False)))
+        out[start:start + n] = probs[:n, ..., 0] if probs.ndim == 4 else probs[:n]
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def to_model_input(image_bgr: np.ndarray, image_size: int) -> np.ndarray:
@@ -157,7 +168,7 @@ def to_model_input(image_bgr: np.ndarray, image_size: int) -> np.ndarray:
     return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
-def predict_many(model, images_bgr: list[np.ndarray], image_size: int, batch_size: int = 8) -> list[np.ndarray]:
+def predict_many(model, images_bgr: list[np.ndarray], image_size: int, batch_size: int = 32) -> list[np.ndarray]:
     """Resize-mode probabilities for several photos at once, each float32 (H_i, W_i)."""
     if not images_bgr:
         return []
@@ -186,41 +197,95 @@ def blend_window(height: int, width: int) -> np.ndarray:
     return np.outer(bump(height), bump(width)) + np.float32(1e-3)
 
 
+def tile_scale_size(height: int, width: int, image_size: int, tile_size: int) -> tuple[int, int]:
+    """(height, width) of the photo scaled so a `tile_size` px square becomes S px.
+
+    Tiles are always square, so the model never sees a squashed photo: a
+    photo whose short side is under `tile_size` uses its short side as the
+    tile (it is shown larger than the tile scale, never smaller). Both sides
+    of the result are at least S.
+    """
+    scale = image_size / min(tile_size, height, width)
+    return max(image_size, round(height * scale)), max(image_size, round(width * scale))
+
+
+def cut_tiles(scaled: np.ndarray, ys: list[int], xs: list[int], image_size: int) -> np.ndarray:
+    """All S x S tiles of an (H, W, C) image at origins ys x xs, row-major: (len(ys) * len(xs), S, S, C).
+
+    One gather over a strided view: no per-tile Python work or re-allocation.
+    """
+    channels = scaled.shape[2]
+    # (H - S + 1, W - S + 1, 1, S, S, C): a view; the fancy index copies only the tiles.
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, (image_size, image_size, channels))
+    tiles = windows[np.asarray(ys)[:, None], np.asarray(xs)[None, :], 0]
+    return tiles.reshape(-1, image_size, image_size, channels)
+
+
+def blend_tiles(probs: np.ndarray, ys: list[int], xs: list[int], height: int, width: int) -> np.ndarray:
+    """Blend row-major (N, S, S) tile probabilities into one float32 (height, width) map.
+
+    Each tile is weighted by :func:`blend_window` and the sum normalised by
+    the summed weights per pixel, so overlapping tiles that agree give back
+    exactly their value, and no seam shows where they differ.
+    """
+    size = probs.shape[1]
+    window = blend_window(size, size)
+    total = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    weighted = probs * window
+    for tile, (y, x) in zip(weighted, ((y, x) for y in ys for x in xs)):
+        total[y:y + size, x:x + size] += tile
+        weight[y:y + size, x:x + size] += window
+    return np.divide(total, weight, out=total)
+
+
+def predict_tiles(model, image_bgr: np.ndarray, image_size: int, tile_size: int = 256, overlap: float = 0.25,
+                  batch_size: int = 32) -> np.ndarray:
+    """Tile-mode probabilities of one photo: float32 (H, W) in [0, 1].
+
+    The photo is scaled once so that `tile_size` photo pixels become S model
+    pixels (:func:`tile_scale_size`), cut into overlapping S x S tiles
+    (`overlap` share, last tile flush with the border), the tiles predicted
+    in as few model calls as `batch_size` allows, blended at model scale
+    with :func:`blend_window`, and the blend stretched back to the photo
+    once. Same as predicting each tile on its own (tests/test_predict.py
+    checks this against a per-tile loop), but one resize each way instead
+    of one per tile.
+    """
+    height, width = image_bgr.shape[:2]
+    scaled_h, scaled_w = tile_scale_size(height, width, image_size, tile_size)
+    scaled = cv2.cvtColor(resize(image_bgr[:, :, :3], scaled_w, scaled_h), cv2.COLOR_BGR2RGB)
+    ys, xs = tile_origins(scaled_h, image_size, overlap), tile_origins(scaled_w, image_size, overlap)
+    probs = run_model(model, cut_tiles(scaled, ys, xs, image_size), batch_size)
+    blended = blend_tiles(probs, ys, xs, scaled_h, scaled_w)
+    return np.clip(resize(blended, width, height), 0.0, 1.0)
+
+
 def predict_probabilities(
     model,
     image_bgr: np.ndarray,
     image_size: int,
-    mode: str = "resize",
+    mode: str = "tile",
     tile_size: int = 256,
     overlap: float = 0.25,
-    batch_size: int = 8,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """Trash probability of every pixel of a photo, at the photo's own size.
 
     image_bgr: uint8 (H, W, 3) BGR, any size and aspect. mode "resize" or
     "tile" (module docstring); tile_size is in photo pixels, overlap in
-    [0, 1). Returns float32 (H, W) in [0, 1].
+    [0, 1); batch_size is the most inputs (tiles) per model call. Returns
+    float32 (H, W) in [0, 1].
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), not {overlap}")
-    height, width = image_bgr.shape[:2]
-    if mode == "resize" or (height <= tile_size and width <= tile_size):
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be positive, not {tile_size}")
+    if mode == "resize":
         return predict_many(model, [image_bgr], image_size, batch_size)[0]
-
-    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
-    boxes = [(y, x) for y in tile_origins(height, tile_h, overlap) for x in tile_origins(width, tile_w, overlap)]
-    window = blend_window(tile_h, tile_w)
-    total = np.zeros((height, width), np.float32)
-    weight = np.zeros((height, width), np.float32)
-    for start in range(0, len(boxes), batch_size):
-        chunk = boxes[start:start + batch_size]
-        batch = np.stack([to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size) for y, x in chunk])
-        for (y, x), probs in zip(chunk, run_model(model, batch, batch_size)):
-            total[y:y + tile_h, x:x + tile_w] += resize(probs, tile_w, tile_h) * window
-            weight[y:y + tile_h, x:x + tile_w] += window
-    return np.clip(total / weight, 0.0, 1.0)
+    return predict_tiles(model, image_bgr, image_size, tile_size, overlap, batch_size)
 
 
 # --- pictures ---------------------------------------------------------------------
@@ -289,10 +354,10 @@ def evaluate_photos(
     photos,
     image_size: int,
     threshold: float = 0.5,
-    mode: str = "resize",
+    mode: str = "tile",
     tile_size: int = 256,
     overlap: float = 0.25,
-    batch_size: int = 8,
+    batch_size: int = 32,
     keep: int = 4,
     total: int | None = None,
     desc: str = "evaluate",
@@ -301,7 +366,7 @@ def evaluate_photos(
 
     photos: iterable of (name, image uint8 (H, W, 3) BGR, mask uint8 (H, W)
     0/255). Resize mode predicts `batch_size` photos per model call; tile
-    mode one photo at a time. Returns (rows, sweep, extremes): per-image
+    mode one photo at a time, its tiles `batch_size` per call. Returns (rows, sweep, extremes): per-image
     dicts of :func:`metrics.image_scores` plus name/width/height, summed
     (T, 4) threshold-sweep counts, and :class:`metrics.Extremes` of captioned
     error panels by IoU (images where truth and prediction are both empty are

@@ -104,6 +104,20 @@ def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+def flatten_alpha(image: np.ndarray, background: int | np.ndarray = 128) -> np.ndarray:
+    """uint8 (H, W, 3): a BGRA image composited over `background`; BGR or grey pass through.
+
+    `background` is a grey level or a uint8 (H, W, 3) picture (e.g. a
+    checkerboard). Values are truncated, not rounded.
+    """
+    if image.ndim != 3 or image.shape[2] != 4:
+        return image
+    alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+    if isinstance(background, np.ndarray):
+        background = background.astype(np.float32)
+    return (image[:, :, :3] * alpha + background * (1 - alpha)).astype(np.uint8)
+
+
 def decode_image(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
     """Decode image bytes to uint8 BGR/BGRA (gray becomes BGR); None if unreadable."""
     array = np.frombuffer(data, dtype=np.uint8)
@@ -153,6 +167,30 @@ def require_dir(folder: str | Path, what: str) -> Path:
     if not folder.is_dir():
         raise UserError(f"{what} not found: {folder} (run the earlier stages: dvc repro)")
     return folder
+
+
+def read_file_table(path: str | Path):
+    """A stage's CSV that lists files (kept.csv, cutouts.csv...) as a pandas DataFrame of strings.
+
+    Empty cells are ''. An empty file is an empty table with a `file` column;
+    a table that cannot be read or parsed, or has no `file` column, is a
+    one-line UserError.
+    """
+    import pandas as pd  # here, not at the top: synth's worker processes import io but never need pandas
+
+    path = Path(path)
+    empty = pd.DataFrame({"file": pd.Series([], dtype=str)})
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # 0 bytes or blank lines: nothing listed
+        return empty
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable CSV ({(str(error).splitlines() or [''])[0]})") from None
+    if "file" not in frame.columns:
+        raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
+    return frame
 
 
 @contextlib.contextmanager

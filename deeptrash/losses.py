@@ -12,11 +12,16 @@ import keras
 from keras import ops
 
 
+# Target value of a pixel the loss skips (self-training: neither confidently trash nor background).
+IGNORE = 2.0
+
+
 @keras.saving.register_keras_serializable(package="deeptrash")
 class BceDiceLoss(keras.losses.Loss):
     """``bce_weight * BCE + dice_weight * (1 - soft Dice)``; scalar per batch.
 
-    BCE is the mean over pixels; soft Dice = (2 * sum(p * t) + smooth) /
+    Pixels whose target is :data:`IGNORE` (any value above 1) are left out of
+    both terms. BCE is the mean over the other pixels; soft Dice = (2 * sum(p * t) + smooth) /
     (sum(p) + sum(t) + smooth) over the batch. Both inputs may be any float
     dtype; the loss is computed in float32.
     """
@@ -31,12 +36,16 @@ class BceDiceLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
+        # Targets above 1 (IGNORE) are pixels a pseudo-label is unsure of: they count nowhere.
+        valid = ops.cast(y_true <= 1.0, "float32")
+        y_true = y_true * valid
         total = ops.zeros(())
         if self.bce_weight:
-            bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred, from_logits=False))
+            per_pixel = keras.losses.binary_crossentropy(y_true, y_pred, from_logits=False) * valid[..., 0]
+            bce = ops.sum(per_pixel) / ops.maximum(ops.sum(valid), 1.0)
             total = total + self.bce_weight * bce
         if self.dice_weight:
-            total = total + self.dice_weight * (1.0 - soft_dice(y_true, y_pred, self.smooth))
+            total = total + self.dice_weight * (1.0 - soft_dice(y_true, y_pred * valid, self.smooth))
         # Keras reduces per-sample losses; a batch-level value is broadcast so
         # the mean reduction returns it unchanged.
         return ops.broadcast_to(total, ops.shape(y_true)[:1])

@@ -14,7 +14,9 @@ Everything is built offline from explicit arguments: keras-cv 0.9's
 contact Kaggle, so the base classes are built from the ``stackwise_*``
 arguments of the presets, copied below from keras-cv's preset files.
 
-Three keras-cv details are worked around here (see NOTES.md):
+Three keras-cv details are worked around here (each was seen to fail with
+keras-cv 0.9.0, Keras 3.15 and TensorFlow 2.21; tests/test_train.py covers the
+fixes):
 
 - ``DeepLabV3Plus(num_classes=1)`` ends in a softmax over one channel, which
   is 1.0 everywhere; we pass our own head ending in a float32 sigmoid.
@@ -24,6 +26,9 @@ Three keras-cv details are worked around here (see NOTES.md):
 - Keras 3.15's ``UpSampling2D(interpolation="bilinear")`` fails when traced
   with unknown height/width (``model.predict`` on a second image size,
   SavedModel export): the decoder's upsampling resizes with ``tf.shape``.
+
+And Keras 3.15's ``fit`` fails under MultiWorkerMirroredStrategy
+(keras-team/keras#20585): :func:`fit_on_workers` works around it.
 """
 from __future__ import annotations
 
@@ -309,6 +314,71 @@ def choose_strategy() -> tf.distribute.Strategy:
     if not gpus and len(cpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in cpus])
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True where outputs are written: one process, or the chief (else worker 0) of a cluster.
+
+    Every worker of a MultiWorkerMirroredStrategy runs the same training; the
+    others write their copies to a temporary folder.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def fit_on_workers(model: keras.Model, strategy: tf.distribute.Strategy) -> keras.Model:
+    """Make ``model.fit`` work under MultiWorkerMirroredStrategy; other strategies untouched.
+
+    Keras 3 (3.15, TensorFlow backend) fails twice there (keras-team/keras#20585):
+
+    1. before the first step it builds the optimizer and metrics from the first
+       batch, which it MEAN-reduces across replicas (``_maybe_symbolic_build``);
+       the reduce is handed the whole (images, masks) tuple: "Attempt to convert
+       a value (PerReplica...)". Only the shapes matter: this worker's own first
+       batch is used instead (an override on this model only);
+    2. every step MEAN-reduces the scalar logs (loss, metrics) along axis 0:
+       "Invalid reduction dimension 0 for input with 0 dimensions". Scalars are
+       reduced over the workers with axis None instead (a wrapper around
+       ``keras.src.backend.tensorflow.trainer.reduce_per_replica``, installed once
+       per process, that changes nothing for other strategies or reductions).
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    from keras.src.backend.tensorflow import trainer
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(local, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    if not getattr(trainer.reduce_per_replica, "multi_worker_scalars", False):
+        original = trainer.reduce_per_replica
+
+        def reduce_per_replica(values, strategy, reduction):
+            if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+                return tf.nest.map_structure(
+                    lambda value: strategy.reduce("MEAN", value, axis=None)
+                    if tf.is_tensor(value) or isinstance(value, tf.distribute.DistributedValues) else value,
+                    values)
+            return original(values, strategy, reduction)
+
+        reduce_per_replica.multi_worker_scalars = True
+        trainer.reduce_per_replica = reduce_per_replica
+    return model
 
 
 def resolve_precision(precision: str) -> str:

@@ -41,6 +41,9 @@ class ScrapeParams(Section):
     threads: int = Field(4, ge=1, le=64)
     timeout: float = Field(10.0, gt=0, le=600)
     delay: float = Field(0.0, ge=0, le=60)
+    # Extra tries of a URL after HTTP 429/5xx or a failed connection (deeptrash.download.retrying_adapter).
+    retries: int = Field(2, ge=0, le=10)
+    retry_backoff: float = Field(0.5, ge=0, le=60)
     max_bytes: int = Field(20_000_000, ge=1024)
     max_pixels: int = Field(40_000_000, ge=1024)
     filters: dict[str, str | int | list | dict] = Field(default_factory=dict)
@@ -142,6 +145,9 @@ class BackgroundStep(RangedSection):
 
 class ObjectsStep(RangedSection):
     scale: tuple[float, float] = (0.3, 0.65)
+    # uniform: long side ~ U(scale); log_uniform: ~ exp(U(log scale)): as many
+    # objects between 0.05 and 0.1 as between 0.4 and 0.8 (most small, as in photos).
+    distribution: Literal["uniform", "log_uniform"] = "uniform"
     perspective_scaling: bool = True
     outside: float = Field(0.35, ge=0, le=0.9)
 
@@ -151,6 +157,46 @@ class ObjectsStep(RangedSection):
         if value[0] <= 0 or value[1] > 2:
             raise ValueError("scale must lie in (0, 2]")
         return value
+
+
+class SlantStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    squash: tuple[float, float] = (0.5, 1.0)  # vertical shortening of an object lying on the ground
+
+
+class DistractorStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    count: tuple[int, int] = (1, 4)
+    scale: tuple[float, float] = (0.05, 0.35)   # long side / image side, log-uniform
+    patch_share: float = Field(0.4, ge=0, le=1)  # landscape blobs; the rest leaves, sticks, stones
+
+
+class ShadowStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.2, 0.6)  # darkening at the shadow's core
+    blur: tuple[float, float] = (0.03, 0.12)    # sigma / object long side
+    offset: tuple[float, float] = (0.0, 0.08)   # shift / object long side (light from above-ish)
+
+
+class HarmonizeStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.1, 0.5)  # share of the way to the local ground's mean colour
+
+
+class PoissonStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    strength: tuple[float, float] = (0.5, 1.0)
+
+
+class GrassStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    count: tuple[int, int] = (2, 8)
+    width: tuple[float, float] = (1.0, 2.0)     # px
+
+
+class DefocusStep(Step):
+    p: float = Field(0.0, ge=0, le=1)
+    sigma: tuple[float, float] = (0.3, 1.2)     # px
 
 
 class RotateStep(Step):
@@ -239,9 +285,38 @@ class SynthParams(Section):
     lens: LensStep = LensStep()
     motion_blur: MotionBlurStep = MotionBlurStep()
     lighting: LightingStep = LightingStep()
+    slant: SlantStep = SlantStep()
+    distractors: DistractorStep = DistractorStep()
+    shadow: ShadowStep = ShadowStep()
+    harmonize: HarmonizeStep = HarmonizeStep()
+    poisson: PoissonStep = PoissonStep()
+    grass: GrassStep = GrassStep()
+    defocus: DefocusStep = DefocusStep()
 
 
 # --- train ----------------------------------------------------------------
+
+class SelftrainParams(Section):
+    """Fine-tuning on pseudo-labelled real scenes (deeptrash/selftrain.py); off while `scenes` is null."""
+
+    scenes: str | None = None     # folder of unlabelled photos of litter where it lies
+    epochs: int = Field(3, ge=1, le=1000)
+    learning_rate: float = Field(0.0005, gt=0, le=1)
+    confident: float = Field(0.8, gt=0, lt=1)    # pseudo-trash at or above this probability
+    background: float = Field(0.2, gt=0, lt=1)   # pseudo-background at or below it; between: ignored
+    margin: int = Field(6, ge=0, le=64)          # px (model size) around pseudo-trash also ignored
+    share: float = Field(0.5, gt=0, lt=1)        # share of fine-tuning samples from the scenes
+    tile_size: int = Field(256, ge=32, le=4096)  # photo px per tile, as evaluate.tile_size
+    tile_overlap: float = Field(0.25, ge=0, lt=1)
+
+    @field_validator("background")
+    @classmethod
+    def _below_confident(cls, value, info):
+        confident = info.data.get("confident")
+        if confident is not None and value >= confident:
+            raise ValueError(f"must be below confident ({confident})")
+        return value
+
 
 class TrainParams(Section):
     backbone: Literal[
@@ -258,6 +333,7 @@ class TrainParams(Section):
     precision: Literal["auto", "float32", "mixed_float16"] = "auto"
     cache: bool = True
     deterministic: bool = False
+    selftrain: SelftrainParams = SelftrainParams()
 
 
 # --- evaluate -------------------------------------------------------------
@@ -265,7 +341,7 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
     real: str | None = None
-    mode: Literal["resize", "tile"] = "resize"
+    mode: Literal["resize", "tile"] = "tile"   # real photos: tiles at the training scale keep small litter
     tile_size: int = Field(256, ge=32, le=4096)
     tile_overlap: float = Field(0.25, ge=0, lt=1)
     overlays: int = Field(4, ge=0, le=100)
@@ -281,9 +357,9 @@ class Params(Section):
     evaluate: EvaluateParams = EvaluateParams()
 
 
-def _one_line(error: ValidationError, source: str) -> str:
+def _one_line(error: ValidationError, source: str, section: str = "") -> str:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key = ".".join([section] * bool(section) + [str(part) for part in first["loc"]]) or "(top level)"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -304,13 +380,34 @@ def validate_params(raw: dict, source: str = "params.yaml") -> Params:
         raise UserError(_one_line(error, source)) from None
 
 
+def _read_yaml(path: Path):
+    """The parsed YAML of `path` ({} when empty); one-line UserError when it is not YAML."""
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate `params.yaml`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: not found (run from the repository root)")
+    return validate_params(_read_yaml(path), str(path))
+
+
+def load_section(path: str | Path, name: str) -> Section:
+    """One section of a params file, validated alone; its defaults when the file or section is absent.
+
+    For commands outside the pipeline (predict) that need a few settings and
+    must also run where there is no params.yaml.
+    """
+    path = Path(path)
+    raw = _read_yaml(path) if path.is_file() else {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level")
+    schema = Params.model_fields[name].annotation
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    return validate_params(raw or {}, str(path))
+        return schema.model_validate(raw.get(name) or {})
+    except ValidationError as error:
+        raise UserError(_one_line(error, str(path), name)) from None

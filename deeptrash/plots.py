@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from deeptrash.io import flatten_alpha, resize
+
 
 def checkerboard(height: int, width: int, cell: int = 8) -> np.ndarray:
     """A grey checkerboard, uint8 (H, W, 3), to show transparency."""
@@ -18,9 +20,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        board = checkerboard(*image.shape[:2]).astype(np.float32)
-        return (image[:, :, :3] * alpha + board * (1 - alpha)).astype(np.uint8)
+        return flatten_alpha(image, checkerboard(*image.shape[:2]))
     return image
 
 
@@ -30,7 +30,7 @@ def fit_tile(image: np.ndarray, tile: int) -> np.ndarray:
     h, w = image.shape[:2]
     scale = tile / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = resize(image, nw, nh)  # up or down: not shrink_to
     canvas = np.full((tile, tile, 3), 40, np.uint8)
     y, x = (tile - nh) // 2, (tile - nw) // 2
     canvas[y:y + nh, x:x + nw] = resized

@@ -38,7 +38,8 @@ from tqdm import tqdm
 from deeptrash import augment
 from deeptrash.errors import UserError
 from deeptrash.io import (
-    atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, sha256_bytes, shrink_to,
+    atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, read_file_table, require_dir,
+    sha256_bytes, shrink_to,
 )
 from deeptrash.params import SynthParams
 
@@ -49,7 +50,8 @@ SPLIT_IDS = {"train": 0, "val": 1}
 # One generator per step (see module docstring); the numbers are part of the
 # recipe's identity: changing them changes every composite.
 STEP_IDS = {name: k for k, name in enumerate(
-    ["background", "objects", "occluders", "overlay", "lens", "motion_blur", "lighting"], start=1)}
+    ["background", "objects", "occluders", "overlay", "lens", "motion_blur", "lighting",
+     "object_extras", "distractors", "defocus"], start=1)}
 NO_TRASH = "no usable trash photos: every trash query came back empty; check scrape/filter"
 NO_LANDSCAPE = "no usable landscape photos: every landscape query came back empty; check scrape/filter"
 
@@ -88,28 +90,13 @@ def dhash(gray: np.ndarray) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def _read_table(path: Path):
-    """A stage's CSV as strings; UserError if it is unreadable or has no `file` column."""
-    import pandas as pd  # here, not at the top: worker processes never need pandas (0.5 s import)
-    if not path.stat().st_size:
-        return pd.DataFrame()
-    try:
-        frame = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
-    if "file" not in frame.columns:
-        raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
-    return frame
-
-
 def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
     """(query, path) of kept landscape photos, query folders in name order."""
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         kept = query_dir / "kept.csv"
         if kept.is_file():
-            frame = _read_table(kept)
-            paths = [query_dir / n for n in frame["file"].dropna()] if len(frame.columns) else []
+            paths = [query_dir / name for name in read_file_table(kept)["file"] if name]
         else:
             paths = list_images(query_dir)
         found.extend((query_dir.name, p) for p in sorted(paths))
@@ -122,7 +109,7 @@ def _cutout_files(folder: Path) -> list[tuple[str, Path, str]]:
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         table = query_dir / "cutouts.csv"
         if table.is_file() and table.stat().st_size:
-            frame = _read_table(table).fillna("")
+            frame = read_file_table(table)
             if "status" in frame:
                 frame = frame[frame["status"].str.lower() == "ok"]
             for row in frame.itertuples(index=False):
@@ -217,10 +204,8 @@ def assign_splits(groups: list[str], val_share: float) -> dict[str, str]:
 
 def find_sources(landscape_dir: str | Path, cutout_dir: str | Path, params: SynthParams) -> SourceIndex:
     """List, de-duplicate across queries, and split the sources (see module docstring)."""
-    landscape_dir, cutout_dir = Path(landscape_dir), Path(cutout_dir)
-    for folder, what in ((landscape_dir, "clean landscapes"), (cutout_dir, "cut-outs")):
-        if not folder.is_dir():
-            raise UserError(f"{what} not found: {folder} (run the earlier stages: dvc repro)")
+    landscape_dir = require_dir(landscape_dir, "clean landscapes")
+    cutout_dir = require_dir(cutout_dir, "cut-outs")
     index = SourceIndex(landscapes={}, cutouts={})
     kinds = {
         "landscape": [(q, p, p.stem) for q, p in _landscape_files(landscape_dir)],
@@ -345,8 +330,57 @@ def _draw(rng: np.random.Generator, step) -> bool:
     return step.p > 0 and bool(rng.random() < step.p)
 
 
+def draw_scale(rng: np.random.Generator, low: float, high: float, distribution: str) -> float:
+    """One draw of an object's relative size from [low, high], uniform or log-uniform."""
+    if distribution == "log_uniform":
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return float(rng.uniform(low, high))
+
+
+def _local_mean(image: np.ndarray, cx: float, cy: float, radius: float) -> np.ndarray:
+    """Mean BGR colour (float32 (3,)) of the square of `radius` around (cx, cy), clipped to the frame."""
+    h, w = image.shape[:2]
+    r = max(2, int(radius))
+    x0, x1 = max(0, int(cx) - r), min(w, int(cx) + r + 1)
+    y0, y1 = max(0, int(cy) - r), min(h, int(cy) + r + 1)
+    if x1 <= x0 or y1 <= y0:
+        return image.reshape(-1, 3).mean(axis=0).astype(np.float32)
+    return image[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0).astype(np.float32)
+
+
+def _object_extras(rng: np.random.Generator, params: SynthParams, cy: float, long_side: float, record: dict) -> dict:
+    """Draw the per-object steps that came after the first recipe (own generator, see STEP_IDS):
+    ground-plane slant, contact shadow, colour harmonisation, Poisson-like blend, grass blades."""
+    extras: dict = {"squash": 1.0, "shadow": None, "harmonize": 0.0, "poisson": 0.0, "grass": 0}
+    if _draw(rng, params.slant):
+        squash = float(rng.uniform(*params.slant.squash))
+        if params.objects.perspective_scaling:
+            squash *= 0.75 + 0.25 * cy / params.size  # farther up the ground, seen at a lower angle
+        extras["squash"] = squash
+        record["squash"] = round(squash, 3)
+    if _draw(rng, params.shadow):
+        sh = params.shadow
+        strength = float(rng.uniform(*sh.strength))
+        sigma = float(rng.uniform(*sh.blur)) * long_side
+        offset = float(rng.uniform(*sh.offset)) * long_side
+        direction = float(rng.uniform(0.25, 0.75) * math.pi)  # mostly downwards on screen
+        extras["shadow"] = (strength, sigma, offset * math.cos(direction), offset * math.sin(direction))
+        record["shadow"] = round(strength, 3)
+    if _draw(rng, params.harmonize):
+        extras["harmonize"] = float(rng.uniform(*params.harmonize.strength))
+        record["harmonize"] = round(extras["harmonize"], 3)
+    if _draw(rng, params.poisson):
+        extras["poisson"] = float(rng.uniform(*params.poisson.strength))
+        record["poisson"] = round(extras["poisson"], 3)
+    if _draw(rng, params.grass):
+        extras["grass"] = int(rng.integers(params.grass.count[0], params.grass.count[1] + 1))
+        extras["grass_width"] = float(rng.uniform(*params.grass.width))
+        record["grass"] = extras["grass"]
+    return extras
+
+
 def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout], rng: np.random.Generator,
-                   params: SynthParams, count: int) -> list[dict]:
+                   params: SynthParams, count: int, extras_rng: np.random.Generator | None = None) -> list[dict]:
     """Paste `count` random cut-outs; returns one record per object (drawn parameters)."""
     size = params.size
     o = params.objects
@@ -356,7 +390,7 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
         cy = float(rng.uniform(0, 1))
         # Perspective scaling: objects near the top of the frame are further away.
         depth = 0.6 + 0.6 * cy if o.perspective_scaling else 1.0
-        long_side = float(rng.uniform(*o.scale)) * depth * size
+        long_side = draw_scale(rng, *o.scale, o.distribution) * depth * size
         margin = long_side * (0.5 - o.outside)
         lo, hi = margin, size - margin
         cx = float(rng.uniform(min(lo, hi), max(lo, hi)))
@@ -390,11 +424,44 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
             record["gradient"] = round(strength, 3)
         shaded = augment.shade_object(level, matrix, gain0, gain1, grad_angle)
         sigma = float(rng.uniform(*params.feather.sigma)) if _draw(rng, params.feather) else 0.0
-        homography = augment.object_homography(level.shape[1], level.shape[0], (cx, cy_px), long_side, angle, flip, shift)
-        box = augment.paste_object(image, coverage, shaded, homography, sigma)
+        extras = (_object_extras(extras_rng, params, cy_px, long_side, record)
+                  if extras_rng is not None else {"squash": 1.0, "shadow": None, "harmonize": 0.0,
+                                                  "poisson": 0.0, "grass": 0})
+        if extras["harmonize"]:
+            target = _local_mean(image, cx, cy_px, long_side)
+            shaded = augment.harmonize(shaded, target, extras["harmonize"])
+        homography = augment.object_homography(level.shape[1], level.shape[0], (cx, cy_px), long_side, angle, flip,
+                                               shift, extras["squash"])
+        box = augment.paste_object(image, coverage, shaded, homography, sigma, extras["shadow"], extras["poisson"])
+        if box is not None and extras["grass"]:
+            augment.grass_blades(image, coverage, box, extras["grass"], extras_rng, extras["grass_width"])
         record.update(angle=round(angle, 1), flip=flip, feather=round(sigma, 2), visible=box is not None)
         records.append(record)
     return records
+
+
+def _add_distractors(image: np.ndarray, landscapes, rng: np.random.Generator, params: SynthParams) -> int:
+    """Leaves, sticks, stones and landscape blobs pasted as background (never in the mask)."""
+    step = params.distractors
+    size = params.size
+    count = int(rng.integers(step.count[0], step.count[1] + 1))
+    for _ in range(count):
+        long_side = draw_scale(rng, *step.scale, "log_uniform") * size
+        if rng.random() < step.patch_share:
+            kind = "patch"
+        else:
+            kind = ("leaf", "stick", "stone")[int(rng.integers(3))]
+        texture = landscapes[int(rng.integers(len(landscapes)))][1] if kind == "patch" else None
+        premult = augment.distractor(kind, max(4, int(round(long_side))), rng, texture)
+        cx, cy = float(rng.uniform(0, size)), float(rng.uniform(0, size))
+        squash = float(rng.uniform(0.5, 1.0))
+        homography = augment.object_homography(premult.shape[1], premult.shape[0], (cx, cy), long_side,
+                                               float(rng.uniform(-180, 180)), bool(rng.random() < 0.5), None, squash)
+        shadow = None
+        if rng.random() < 0.5:
+            shadow = (float(rng.uniform(0.15, 0.5)), 0.08 * long_side, 0.0, 0.04 * long_side)
+        augment.paste_object(image, None, premult, homography, float(rng.uniform(0.0, 0.8)), shadow)
+    return count
 
 
 def _add_occluders(image: np.ndarray, coverage: np.ndarray, objects: list[dict], landscapes, rng, params) -> int:
@@ -441,10 +508,15 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
     record: dict = {"background": name, "background_crop": drawn}
     coverage = np.zeros((size, size), np.float32)
 
+    rng = _step_rng(seed, split, i, "distractors")
+    if _draw(rng, params.distractors):
+        record["distractors"] = _add_distractors(image, landscapes, rng, params)
+
     rng = _step_rng(seed, split, i, "objects")
     negative = bool(rng.random() < params.negatives)
     count = 0 if negative else int(rng.integers(1, params.max_objects + 1))
-    objects = _place_objects(image, coverage, cutouts, rng, params, count)
+    objects = _place_objects(image, coverage, cutouts, rng, params, count,
+                             _step_rng(seed, split, i, "object_extras"))
     record.update(negative=negative, objects=objects)
 
     rng = _step_rng(seed, split, i, "occluders")
@@ -475,6 +547,12 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
         if length > 1:
             image = augment.motion_blur(image, length, angle)
         record.update(blur_kernel=length, blur_angle=angle)
+
+    rng = _step_rng(seed, split, i, "defocus")
+    if _draw(rng, params.defocus):
+        sigma = float(rng.uniform(*params.defocus.sigma))
+        image = augment.defocus(image, sigma)
+        record["defocus"] = round(sigma, 2)
 
     rng = _step_rng(seed, split, i, "lighting")
     quality = params.jpeg_quality
@@ -573,7 +651,9 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
     """Write every composite of both splits under out_dir/{train,val}/ and their samples.csv.
 
     Returns a summary: per split counts, negatives share, mean mask fraction,
-    sources used; plus `preview`: the first few train (image, mask) pairs.
+    sources used; `timing`: workers, seconds, start-up seconds, composites/s and
+    worker peak MB (these vary from run to run: not metrics); and `preview`:
+    the first few train (image, mask) pairs.
     """
     out_dir = Path(out_dir)
     workers = resolve_workers(params.workers if workers is None else workers)
@@ -598,13 +678,13 @@ def synthesize(index: SourceIndex, params: SynthParams, seed: int, out_dir: str 
         if split == "train" and len(previews) < preview:
             previews.append((decode_image(jpeg), decode_image(png)))
     seconds = time.perf_counter() - started
-    summary: dict = {
+    summary: dict = {"timing": {
         "workers": workers,
         "seconds": round(seconds, 3),
         "startup_seconds": round(first or 0.0, 3),  # until the first composite: pool start, source decoding
         "composites_per_second": round(len(tasks) / max(seconds, 1e-9), 1),
         "worker_peak_mb": round(stats.get("worker_peak_mb", 0.0), 1),
-    }
+    }}
     import pandas as pd
     for split in SPLITS:
         frame = pd.DataFrame(rows[split])

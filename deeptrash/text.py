@@ -51,6 +51,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from deeptrash.io import flatten_alpha
 
 WORK_SIDE = 512          # long side the photo is analysed at, px
 STROKE_KERNEL = 15       # top-hat/black-hat element: strokes thinner than this are kept
@@ -84,13 +88,12 @@ class TextLine:
 
 def _working_gray(image: np.ndarray) -> np.ndarray:
     """Grey uint8 (h, w) copy of a BGR/BGRA/gray uint8 image, long side <= WORK_SIDE."""
-    if image.ndim == 3 and image.shape[2] == 4:
-        # Transparent pixels count as mid grey, so cut-out edges are not strokes.
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        image = (image[:, :, :3] * alpha + 128 * (1 - alpha)).astype(np.uint8)
+    image = flatten_alpha(image, 128)  # transparent pixels count as mid grey, so cut-out edges are not strokes
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     # Always to the same size, up or down, so that the geometry limits below
-    # mean the same thing for a 200 px thumbnail and a 4000 px photo.
+    # mean the same thing for a 200 px thumbnail and a 4000 px photo. (Not
+    # io.shrink_to: that never enlarges, and scaling by fx/fy differs from a
+    # resize to the rounded size by a grey level here and there.)
     scale = WORK_SIDE / max(gray.shape[:2])
     if scale != 1:
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -221,23 +224,11 @@ def _merge_words(groups: list[np.ndarray], chars: np.ndarray) -> list[np.ndarray
 def _union_find(n: int, left: np.ndarray, right: np.ndarray) -> tuple[int, np.ndarray]:
     """Connected components of a graph with `n` nodes and edges (left[k], right[k]).
 
-    Returns (number of components, int array (n,) of component ids 0..count-1).
+    Returns (number of components, int array (n,) of component ids 0..count-1,
+    numbered in the order of their lowest node).
     """
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(left.tolist(), right.tolist()):
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([find(i) for i in range(n)])
-    _, ids = np.unique(roots, return_inverse=True)
-    return int(ids.max()) + 1 if n else 0, ids
+    edges = coo_matrix((np.ones(len(left), np.int8), (left, right)), shape=(n, n))
+    return connected_components(edges, directed=False)
 
 
 def _stroke_ratio(labels: np.ndarray, label: int, box: np.ndarray) -> float:

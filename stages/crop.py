@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.crop import (BUSY_BACKGROUND, FRAGMENTED, MAX_PIECES, OK, REJECTED, UNREADABLE, boxes_for,
                             crop_photo, read_boxes)
 from deeptrash.errors import UserError
-from deeptrash.io import (atomic_write_csv, atomic_write_json, read_image, require_dir, shrink_to, staged_dir,
-                          write_image)
+from deeptrash.io import (
+    atomic_write_csv, atomic_write_json, read_file_table, read_image, require_dir, shrink_to, staged_dir, write_image,
+)
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
 
@@ -53,14 +54,7 @@ def read_kept(folder: Path) -> list[str]:
     kept_csv = folder / "kept.csv"
     if not kept_csv.is_file():
         raise UserError(f"{kept_csv} not found (run the filter stage: dvc repro filter_trash)")
-    try:
-        kept = pd.read_csv(kept_csv, dtype={"file": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError):
-        # The filter writes a header even when it keeps nothing; an empty file is no photos.
-        return []
-    if "file" not in kept.columns:
-        raise UserError(f"{kept_csv} has no 'file' column")
-    return [name for name in kept["file"].dropna().astype(str) if name]
+    return [name for name in read_file_table(kept_csv)["file"] if name]
 
 
 def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) -> tuple[pd.DataFrame, list]:
@@ -142,9 +136,10 @@ def main(argv: list[str] | None = None) -> None:
                "max_roughness with min_contrast; "
                "max_pieces, feather, work_size, iterations, boxes).")
     parser.add_argument("key", help="trash query key from params.yaml (scrape.trash)")
+    add_params_argument(parser)
     args = parser.parse_args(argv)
 
-    params = load_params()
+    params = load_params(args.params)
     if args.key not in params.scrape.trash:
         known = ", ".join(sorted(params.scrape.trash))
         raise UserError(f"unknown trash query key {args.key!r} (params.yaml scrape.trash has: {known})")

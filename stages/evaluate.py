@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from deeptrash import inference, labels, metrics
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_mask, require_dir, staged_dir, write_image
 from deeptrash.params import load_params
@@ -85,12 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, default=Path("models/segmenter.keras"), help="trained model")
     parser.add_argument("--val", type=Path, default=Path("data/synth/val"), help="synthetic validation set")
     parser.add_argument("--batch-size", type=int, default=16, help="photos per model call (resize mode)")
+    add_params_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    params = load_params().evaluate
+    params = load_params(args.params).evaluate
     real = labels.load_real(params.real) if params.real else None   # bad path fails before any work
     synthetic, n_synthetic = synthetic_photos(args.val)
     model = inference.load_model(args.model)

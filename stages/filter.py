@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.filter import REASONS, check_photos, counts, tables
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_image, require_dir, staged_dir, write_image
@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
                     "usable ones to data/clean/KIND/KEY/. Limits: params.yaml filter.KIND.")
     parser.add_argument("kind", choices=["trash", "landscape"], help="which kind of photo")
     parser.add_argument("key", help="query key from params.yaml (scrape.trash or scrape.landscape)")
+    add_params_argument(parser)
     args = parser.parse_args(argv)
 
-    params = load_params()
+    params = load_params(args.params)
     queries = getattr(params.scrape, args.kind)
     if args.key not in queries:
         known = ", ".join(sorted(queries))

@@ -13,7 +13,9 @@ what a viewer shows) writes into DIR:
 
 Unreadable photos are logged, get a row with the error, and do not stop the
 run. Threshold, mode and tile settings default to the `evaluate` section of
-params.yaml when there is one.
+params.yaml when there is one, else to its built-in defaults: tile mode
+(``--mode resize`` squashes the whole photo instead: faster, but small
+objects vanish).
 """
 from __future__ import annotations
 
@@ -23,16 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from deeptrash import inference
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import IMAGE_SUFFIXES, atomic_write_csv, list_images, write_image
 from deeptrash.metrics import count_pieces
-from deeptrash.params import EvaluateParams
+from deeptrash.params import EvaluateParams, load_section
 
 log = logging.getLogger("predict")
 COLUMNS = ["file", "width", "height", "trash_fraction", "pieces", "mask", "overlay", "error"]
@@ -40,18 +40,7 @@ COLUMNS = ["file", "width", "height", "trash_fraction", "pieces", "mask", "overl
 
 def evaluate_defaults(params_path: Path) -> EvaluateParams:
     """The `evaluate` section of params.yaml, or the built-in defaults if there is none."""
-    if not params_path.is_file():
-        return EvaluateParams()
-    try:
-        raw = yaml.safe_load(params_path.read_text()) or {}
-        section = raw.get("evaluate", {}) if isinstance(raw, dict) else {}
-        return EvaluateParams.model_validate(section or {})
-    except yaml.YAMLError as error:
-        raise UserError(f"{params_path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{params_path}: evaluate.{key}: {first['msg']}") from None
+    return load_section(params_path, "evaluate")
 
 
 def collect_photos(paths: list[Path]) -> list[Path]:
@@ -94,16 +83,16 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=defaults.threshold,
                         help="probability at or above which a pixel is trash")
     parser.add_argument("--mode", choices=inference.MODES, default=defaults.mode,
-                        help="resize: whole photo at model size (fast); tile: overlapping tiles (small objects)")
+                        help="tile: overlapping tiles at the training scale (small objects); "
+                        "resize: whole photo squashed to model size (fast, loses small objects)")
     parser.add_argument("--tile-size", type=int, default=defaults.tile_size,
-                        help="tile side in photo pixels (tile mode)")
+                        help="tile side in photo pixels, shown to the model at its image size (tile mode)")
     parser.add_argument("--overlap", type=float, default=defaults.tile_overlap,
                         help="share of a tile overlapping its neighbour, 0..<1 (tile mode)")
-    parser.add_argument("--batch-size", type=int, default=8, help="model inputs per call")
+    parser.add_argument("--batch-size", type=int, default=32, help="most model inputs (tiles) per call")
     parser.add_argument("--min-piece", type=float, default=0.0002,
                         help="smallest patch counted in 'pieces', as a share of the photo's pixels")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="params file whose evaluate section gives the defaults")
+    add_params_argument(parser, help="params file whose evaluate section gives the defaults")
     return parser
 
 
@@ -147,8 +136,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
 
 
 def main(argv: list[str] | None = None) -> None:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--params", type=Path, default=Path("params.yaml"))
+    pre = add_params_argument(argparse.ArgumentParser(add_help=False))
     known, _ = pre.parse_known_args(argv)
     args = build_parser(evaluate_defaults(known.params)).parse_args(argv)
     check_args(args)

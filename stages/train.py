@@ -4,8 +4,9 @@ Reads ``data/synth/{train,val}/{images,masks}``; writes
 
 - ``models/segmenter.keras``: the weights of the epoch with the best
   validation IoU (load with ``deeptrash.model.load_segmenter``);
-- ``models/meta.json``: image size, backbone, threshold and the input/output
-  contract;
+- ``models/meta.json``: image size, backbone and the input/output contract
+  (no threshold: evaluate and predict take theirs from params.yaml or the
+  command line);
 - ``models/export/``: a TensorFlow SavedModel (``model.export``) whose
   ``serve`` signature takes float32 (B, H, W, 3) RGB 0..255 and returns
   (B, H, W, 1) probabilities. SavedModel rather than TFLite: it serves as is
@@ -14,7 +15,9 @@ Reads ``data/synth/{train,val}/{images,masks}``; writes
   (``tf.lite.TFLiteConverter.from_saved_model``), while a TFLite file fixes
   one input size and adds a lossy conversion step to every training run;
 - ``metrics/train.json``: best and final validation IoU/precision/recall/loss,
-  epochs run, training images per second, seconds;
+  epochs run (what the params decide, so ``dvc metrics diff`` compares models);
+- ``logs/train_timing.json``: seconds and training images per second of this
+  run (they vary with the machine and its load: not metrics);
 - ``dvclive/``: per-epoch curves (``dvc plots show dvclive/plots/metrics``).
 
 dvclive is told not to write dvc.yaml, not to save a DVC experiment and not to
@@ -26,13 +29,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from deeptrash.cli import run_stage
+from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_json, read_image, require_dir, staged_dir
 from deeptrash.params import load_params
@@ -45,23 +49,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m stages.train",
         description="Train the DeepLabV3Plus litter segmenter on data/synth (settings: params.yaml train:).",
     )
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    add_params_argument(parser)
     parser.add_argument("--synth", default="data/synth", help="folder with train/ and val/ (default: %(default)s)")
     parser.add_argument("--models", default="models", help="output folder for the model (default: %(default)s)")
     parser.add_argument("--metrics", default="metrics/train.json", help="metrics JSON (default: %(default)s)")
+    parser.add_argument("--timing", default="logs/train_timing.json", help="speed of this run (default: %(default)s)")
     parser.add_argument("--dvclive", default="dvclive", help="dvclive log folder (default: %(default)s)")
     return parser.parse_args(argv)
-
-
-def is_chief(strategy) -> bool:
-    """True where outputs are written: single process, or worker 0 / the chief of a cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )
 
 
 def open_dvclive(folder: str, params: dict):
@@ -84,6 +78,38 @@ def first_image_side(split_dir: Path) -> int:
     if image is None:
         raise UserError(f"{first}: cannot be decoded")
     return int(max(image.shape[:2]))
+
+
+def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
+    """Self-training (deeptrash/selftrain.py): pseudo-label train.selftrain.scenes with the
+    model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
+    and the synthetic val IoU after it (the real test is evaluate.real)."""
+    from deeptrash import model as seg
+    from deeptrash import selftrain as st
+    from deeptrash.io import list_images
+
+    settings = cfg.selftrain
+    folder = require_dir(settings.scenes, "train.selftrain.scenes")
+    photos = list_images(folder)
+    if not photos:
+        raise UserError(f"train.selftrain.scenes: no photos in {folder}")
+    tiles, targets, counts = st.label_scenes(model, photos, size, settings)
+    log.info("self-training: %d tiles from %d scene photos (%.2f%% pseudo-trash, %.0f%% ignored)", counts["tiles"],
+             counts["photos"], 100 * counts.get("trash_share", 0), 100 * counts.get("ignored_share", 0))
+    if not counts["tiles"]:
+        log.warning("self-training: no confident tile in %s; model kept as trained", folder)
+        return counts
+    composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=seed + 1,
+                                 cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
+    mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, seed)
+    steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
+    with strategy.scope():
+        seg.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
+                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+    history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps, shuffle=False,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    counts["val_iou_after"] = float(history.history["val_iou"][-1])
+    return counts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,8 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum)
         seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+    seg.fit_on_workers(model, strategy)
 
-    chief = is_chief(strategy)
+    chief = seg.is_chief(strategy)
     extra = []
     if chief:
         from dvclive.keras import DVCLiveCallback
@@ -140,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     if keep_best.best_epoch < 0:
         raise UserError("training produced no finite validation IoU (diverged?); try a lower train.learning_rate")
     best = keep_best.best_logs
+    selftrain = None
+    if cfg.selftrain.scenes:
+        selftrain = finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size, params.seed)
     # Steady-state speed: the first epoch also pays for tracing the graph.
     rates = throughput.per_epoch[1:] or throughput.per_epoch
     metrics = {
@@ -153,22 +183,23 @@ def main(argv: list[str] | None = None) -> None:
         "final_loss": float(curves["loss"][-1]),
         "first_loss": float(curves["loss"][0]),
         "epochs_run": epochs_run,
-        "images_per_s": float(statistics.median(rates)),
-        "seconds": round(seconds, 1),
         "image_size": size,
         "train_images": len(train_files),
         "val_images": len(val_files),
         "replicas": replicas,
         "precision": policy,
     }
+    if selftrain is not None:
+        metrics["selftrain"] = selftrain
+    timing = {"seconds": round(seconds, 1), "images_per_s": float(statistics.median(rates)),
+              "images_per_s_by_epoch": [float(rate) for rate in throughput.per_epoch], "replicas": replicas}
     log.info("best val IoU %.3f at epoch %d of %d (%.0f s, %.1f images/s)", metrics["val_iou"],
-             metrics["best_epoch"], epochs_run, seconds, metrics["images_per_s"])
+             metrics["best_epoch"], epochs_run, seconds, timing["images_per_s"])
 
     meta = {
         "image_size": size,
         "backbone": cfg.backbone if not cfg.preset else type(model.backbone).__name__,
         "preset": cfg.preset,
-        "threshold": 0.5,
         "input": "float32 (B, H, W, 3) RGB 0..255; H, W multiples of 32",
         "output": "float32 (B, H, W, 1) sigmoid probability of litter",
         "export": "export/ (TensorFlow SavedModel, signature 'serve')",
@@ -176,13 +207,18 @@ def main(argv: list[str] | None = None) -> None:
         "best_epoch": metrics["best_epoch"],
         "val_iou": metrics["val_iou"],
     }
+    # Every worker must take part in saving (the SavedModel export runs collectives);
+    # the others save to a temporary folder, removed afterwards.
     models_dir = args.models if chief else tempfile.mkdtemp(prefix="deeptrash-worker-")
     with staged_dir(models_dir) as out:
         model.save(out / "segmenter.keras")
         model.export(str(out / "export"), format="tf_saved_model", verbose=False)
         atomic_write_json(out / "meta.json", meta)
+    if not chief:
+        shutil.rmtree(models_dir, ignore_errors=True)
     if chief:
         atomic_write_json(args.metrics, metrics)
+        atomic_write_json(args.timing, timing)
         log.info("wrote %s/segmenter.keras, %s/export, %s", args.models, args.models, args.metrics)
 
 

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from deeptrash.engines import matching_files, scrape_query
+from deeptrash.engines import matching_files
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
 from stages import scrape as scrape_stage
+from stages.scrape import scrape_query
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,14 +7,18 @@ from deeptrash.io import (
     atomic_write_json,
     decode_image,
     encode_image,
+    flatten_alpha,
     list_images,
+    read_file_table,
     read_image,
     read_mask,
+    require_dir,
     resize,
     shrink_to,
     staged_dir,
     write_image,
 )
+from deeptrash.errors import UserError
 from deeptrash.plots import contact_sheet
 
 
@@ -102,3 +106,43 @@ def test_shrink_to_caps_the_long_side_and_never_enlarges():
     assert shrink_to(image, 500).shape == (150, 500, 3)
     assert shrink_to(image, 2000) is image
     assert resize(image, 10, 20).shape == (20, 10, 3)
+
+
+def test_read_file_table_reads_strings_and_refuses_tables_without_files(tmp_path):
+    table = tmp_path / "kept.csv"
+    table.write_text("file,source,w\n007.png,,12\nNA.jpg,a.jpg,3\n")
+    frame = read_file_table(table)
+    assert list(frame["file"]) == ["007.png", "NA.jpg"]  # strings as written: no 7, no NaN
+    assert list(frame["source"]) == ["", "a.jpg"] and list(frame["w"]) == ["12", "3"]
+    for empty in ("", "\n"):
+        table.write_text(empty)
+        assert read_file_table(table).empty and "file" in read_file_table(table).columns
+    table.write_text("name,w\na.png,1\n")
+    with pytest.raises(UserError, match="kept.csv: no 'file' column"):
+        read_file_table(table)
+    table.write_text('file\n"a.png\n')  # an unclosed quote
+    with pytest.raises(UserError, match="not a readable CSV") as error:
+        read_file_table(table)
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match="cannot be read"):
+        read_file_table(tmp_path / "missing.csv")
+
+
+def test_require_dir_names_the_missing_input(tmp_path):
+    assert require_dir(tmp_path, "photos") == tmp_path
+    with pytest.raises(UserError, match="cut-outs not found: .*nope"):
+        require_dir(tmp_path / "nope", "cut-outs")
+
+
+def test_flatten_alpha_composites_over_grey_or_a_picture():
+    image = np.zeros((2, 3, 4), np.uint8)
+    image[..., :3] = 200
+    image[0, :, 3] = 255          # opaque row keeps its colour
+    image[1, :, 3] = 0            # transparent row shows the background
+    assert (flatten_alpha(image, 128)[0] == 200).all() and (flatten_alpha(image, 128)[1] == 128).all()
+    board = np.full((2, 3, 3), 40, np.uint8)
+    assert (flatten_alpha(image, board)[1] == 40).all()
+    image[:, :, 3] = 128          # half: (200 * 128 + 128 * 127) / 255 = 164.16, truncated
+    assert (flatten_alpha(image, 128) == 164).all()
+    bgr = image[:, :, :3]
+    assert flatten_alpha(bgr) is bgr

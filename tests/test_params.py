@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deeptrash.errors import UserError
-from deeptrash.params import load_params, validate_params
+from deeptrash.params import EvaluateParams, load_params, load_section, validate_params
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -63,6 +63,19 @@ def test_missing_or_broken_file(tmp_path):
         load_params(broken)
 
 
+def test_one_section_loads_alone_with_defaults_and_the_same_errors(tmp_path):
+    path = tmp_path / "params.yaml"
+    assert load_section(path, "evaluate") == EvaluateParams()  # no file: defaults
+    path.write_text("evaluate:\n  threshold: 0.7\n")  # no scrape section: fine for one section
+    assert load_section(path, "evaluate").threshold == 0.7
+    path.write_text("evaluate:\n  thresold: 0.7\n")
+    with pytest.raises(UserError, match=r"^\S*params.yaml: evaluate.thresold: unknown key$"):
+        load_section(path, "evaluate")
+    path.write_text("evaluate: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_section(path, "evaluate")
+
+
 STAGE_COMMANDS = [
     ["stages.scrape", "trash", "plastic_bottle"],
     ["stages.filter", "trash", "plastic_bottle"],
@@ -70,17 +83,21 @@ STAGE_COMMANDS = [
     ["stages.synthesize"],
     ["stages.train"],
     ["stages.evaluate"],
+    ["stages.predict", "photo.jpg", "--out", "predictions"],
 ]
 
 
+@pytest.mark.parametrize("option", [False, True], ids=["params.yaml", "--params"])
 @pytest.mark.parametrize("command", STAGE_COMMANDS, ids=lambda c: c[0])
-def test_every_stage_rejects_bad_params_before_work(tmp_path, command):
-    """Each stage validates the whole params.yaml first: exit 2, one line, nothing written."""
+def test_every_stage_rejects_bad_params_before_work(tmp_path, command, option):
+    """Each stage validates params.yaml, or the file given with --params, first: exit 2, one line, nothing written."""
     raw = copy.deepcopy(DEFAULTS)
     raw["train"]["learning_rate"] = -1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    raw["evaluate"]["threshold"] = 2  # predict reads only the evaluate section
+    name = "other.yaml" if option else "params.yaml"
+    (tmp_path / name).write_text(yaml.safe_dump(raw))
     result = subprocess.run(
-        [sys.executable, "-m", *command],
+        [sys.executable, "-m", *command, *(["--params", name] if option else [])],
         cwd=tmp_path,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
@@ -89,5 +106,8 @@ def test_every_stage_rejects_bad_params_before_work(tmp_path, command):
     )
     assert result.returncode == 2, result.stderr[-2000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error_lines == ["error: params.yaml: train.learning_rate: Input should be greater than 0"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+    if command[0] == "stages.predict":
+        assert error_lines == [f"error: {name}: evaluate.threshold: Input should be less than 1"]
+    else:
+        assert error_lines == [f"error: {name}: train.learning_rate: Input should be greater than 0 (and 1 more problem)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

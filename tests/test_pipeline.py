@@ -145,11 +145,15 @@ def test_changing_a_filter_threshold_reruns_filter_and_downstream_only(project):
     assert ran_stages(output) == expected
 
 
-def test_same_params_give_byte_identical_synthetic_data(project):
+def test_same_params_give_byte_identical_synthetic_data_and_metrics(project):
     before = file_hashes(project / "data" / "synth")
+    metrics_before = (project / "metrics" / "synth.json").read_bytes()
     output = run([DVC, "repro", "--force", "--single-item", "synthesize"], project)
     assert ran_stages(output) == {"synthesize"}
     assert file_hashes(project / "data" / "synth") == before
+    # Timings live in logs/, so a rerun with the same params leaves the metrics alone.
+    assert (project / "metrics" / "synth.json").read_bytes() == metrics_before
+    assert json.loads((project / "logs" / "synth_timing.json").read_text())["seconds"] > 0
 
 
 def test_plots_render(project):

@@ -15,6 +15,7 @@ from PIL import Image
 
 from deeptrash import inference, metrics
 from deeptrash.errors import UserError
+from deeptrash.io import resize
 from stages import predict
 
 IMAGE_SIZE = 64
@@ -216,3 +217,93 @@ def test_tile_blending_has_no_seams(model):
     probs = inference.predict_probabilities(model, image, IMAGE_SIZE, mode="tile", tile_size=100, overlap=0.3)
     assert probs.shape == (333, 517)
     np.testing.assert_allclose(probs, expected, rtol=1e-4)
+
+
+class RampModel:
+    """Deterministic stand-in model: probability = red share x a ramp across the tile.
+
+    The ramp differs down and across (rows 0.3 -> 1, columns 1 -> 0.6), so a
+    tile put back in the wrong place, transposed or weighted wrongly changes
+    the answer. Records the batch shape of every call.
+    """
+
+    def __init__(self):
+        self.calls: list[tuple[int, ...]] = []
+
+    def predict_on_batch(self, batch):
+        batch = np.asarray(batch)
+        assert batch.dtype == np.float32 and batch.ndim == 4 and batch.shape[1] == batch.shape[2]
+        self.calls.append(batch.shape)
+        size = batch.shape[1]
+        ramp = np.outer(np.linspace(0.3, 1.0, size), np.linspace(1.0, 0.6, size)).astype(np.float32)
+        return (batch[..., 0] / 255 * ramp)[..., None]
+
+
+def reference_tiles(model, image, size, tile_size, overlap):
+    """Tile mode the slow, obvious way: one model call per tile, blended in float64."""
+    height, width = image.shape[:2]
+    scaled_h, scaled_w = inference.tile_scale_size(height, width, size, tile_size)
+    scaled = cv2.cvtColor(resize(image, scaled_w, scaled_h), cv2.COLOR_BGR2RGB).astype(np.float32)
+    window = inference.blend_window(size, size).astype(np.float64)
+    total = np.zeros((scaled_h, scaled_w))
+    weight = np.zeros((scaled_h, scaled_w))
+    for y in inference.tile_origins(scaled_h, size, overlap):
+        for x in inference.tile_origins(scaled_w, size, overlap):
+            probs = model.predict_on_batch(scaled[None, y:y + size, x:x + size])[0, ..., 0]
+            total[y:y + size, x:x + size] += probs * window
+            weight[y:y + size, x:x + size] += window
+    return resize((total / weight).astype(np.float32), width, height)
+
+
+@pytest.mark.parametrize("height, width", [
+    (150, 230),     # several tiles both ways, odd sizes
+    (40, 50),       # smaller than a tile both ways
+    (45, 300),      # one side smaller than a tile: square tiles of the short side along the long one
+    (301, 33),      # the same, standing
+    (1, 5),         # degenerate
+])
+def test_tile_mode_equals_a_per_tile_loop(height, width):
+    image = np.random.default_rng([height, width]).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    expected = reference_tiles(RampModel(), image, 32, 64, 0.3)
+    for batch_size in (1, 5, 1000):
+        model = RampModel()
+        probs = inference.predict_probabilities(model, image, 32, mode="tile", tile_size=64, overlap=0.3,
+                                                batch_size=batch_size)
+        assert probs.shape == (height, width) and probs.dtype == np.float32
+        np.testing.assert_allclose(probs, expected, atol=1e-5)
+        assert all(shape[1:] == (32, 32, 3) for shape in model.calls)   # square tiles, never squashed
+
+
+def test_tiles_go_in_as_few_equal_calls_as_batch_size_allows():
+    image = np.zeros((768, 1024, 3), np.uint8)
+    model = RampModel()
+    inference.predict_probabilities(model, image, 96, mode="tile", tile_size=256, overlap=0.25, batch_size=32)
+    assert [shape[0] for shape in model.calls] == [20]          # 5 x 4 tiles, one call, no padding
+    model = RampModel()
+    inference.predict_probabilities(model, image, 96, mode="tile", tile_size=256, overlap=0.25, batch_size=8)
+    assert [shape[0] for shape in model.calls] == [7, 7, 7]     # not 8, 8, 4: same shape, one padded input
+
+
+def test_tile_scale_keeps_the_tile_scale_and_the_aspect():
+    assert inference.tile_scale_size(768, 1024, 96, 256) == (288, 384)     # 256 photo px -> 96
+    assert inference.tile_scale_size(100, 1000, 96, 256) == (96, 960)      # short side under a tile
+    assert inference.tile_scale_size(20, 30, 96, 256) == (96, 144)         # small photo: enlarged, not squashed
+    assert inference.tile_scale_size(3000, 4000, 64, 128) == (1500, 2000)
+
+
+def test_tile_mode_matches_the_old_photo_space_blend(model):
+    """Blending at model scale and resizing once gives what resizing every tile back to the photo gave."""
+    image, _ = scene(300, 500, [(20, 120, 30, 200), (200, 280, 350, 480)])
+    image = cv2.GaussianBlur(image, (0, 0), 3)          # soft edges: interpolation order hardly matters
+    tile, size, overlap = 128, IMAGE_SIZE, 0.25
+    total = np.zeros((300, 500), np.float32)
+    weight = np.zeros((300, 500), np.float32)
+    window = inference.blend_window(tile, tile)
+    for y in inference.tile_origins(300, tile, overlap):
+        for x in inference.tile_origins(500, tile, overlap):
+            crop = image[y:y + tile, x:x + tile]
+            probs = inference.run_model(model, inference.to_model_input(crop, size)[None])[0]
+            total[y:y + tile, x:x + tile] += resize(probs, tile, tile) * window
+            weight[y:y + tile, x:x + tile] += window
+    probs = inference.predict_probabilities(model, image, size, mode="tile", tile_size=tile, overlap=overlap)
+    assert np.abs(probs - total / weight).mean() < 0.01

@@ -35,12 +35,14 @@ from deeptrash import engines
 from deeptrash.download import ImageSink, fetch_into_sink
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
+from stages.scrape import scrape_query
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 1.0          # scrape.timeout used against the server
 SLOW_SECONDS = 2.5     # the slow route answers after this (> TIMEOUT)
 MAX_BYTES = 60_000
 MAX_PIXELS = 1_000_000
+RETRY_BACKOFF = 0.01   # scrape.retry_backoff: tiny, so retried routes cost no test time
 
 
 def encode(seed: int, fmt: str, size=(64, 48), block: int = 8) -> bytes:
@@ -80,15 +82,23 @@ class Route:
     location: str | None = None
     delay: float = 0.0
     send_length: bool = True
+    fail_first: int = 0         # answer the first this-many requests with fail_status instead
+    fail_status: int = 503
+    retry_after: str | None = None  # Retry-After header sent with those failures
 
 
 class Server:
-    """A threaded HTTP server on 127.0.0.1 with a table of routes; `slow` delays /slow/* routes."""
+    """A threaded HTTP server on 127.0.0.1 with a table of routes; `slow` delays /slow/* routes.
+
+    `hits[path]` lists the monotonic time of every request to `path`.
+    """
 
     def __init__(self):
         self.routes: dict[str, Route] = {}
+        self.hits: dict[str, list[float]] = {}
         self.slow = threading.Event()
         self.slow_delay = 0.3
+        lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,9 +106,15 @@ class Server:
                 pass
 
             def do_GET(self):
+                with lock:
+                    seen = outer.hits.setdefault(self.path, [])
+                    seen.append(time.monotonic())
+                    attempt = len(seen)
                 route = outer.routes.get(self.path)
                 if route is None:
                     route = Route(b"not found", 404, "text/plain")
+                if attempt <= route.fail_first:
+                    route = Route(b"try again later", route.fail_status, "text/plain", retry_after=route.retry_after)
                 delay = route.delay + (outer.slow_delay if outer.slow.is_set() and self.path.startswith("/slow/") else 0)
                 time.sleep(delay)
                 try:
@@ -106,6 +122,8 @@ class Server:
                     self.send_header("Content-Type", route.content_type)
                     if route.location:
                         self.send_header("Location", route.location)
+                    if route.retry_after and route.status >= 400:
+                        self.send_header("Retry-After", route.retry_after)
                     if route.send_length:
                         self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
@@ -158,7 +176,8 @@ def server():
 
 def scrape_params(**overrides) -> ScrapeParams:
     values = dict(engine="urls", per_query=50, threads=4, timeout=TIMEOUT, max_bytes=MAX_BYTES,
-                  max_pixels=MAX_PIXELS, trash={"t": "unused"}, landscape={"l": "unused"})
+                  max_pixels=MAX_PIXELS, retry_backoff=RETRY_BACKOFF, trash={"t": "unused"},
+                  landscape={"l": "unused"})
     values.update(overrides)
     return ScrapeParams(**values)
 
@@ -196,7 +215,7 @@ def test_urls_engine_keeps_only_valid_images_and_records_every_status(server, tm
     url_file.write_text("# a comment line\n\n" + "\n".join(server.url(p) for p in paths) + "\n")
     out = tmp_path / "raw" / "trash" / "t"
 
-    manifest = engines.scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", out, seed=0)
+    manifest = scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", out, seed=0)
 
     on_disk = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     assert len(on_disk) == len(manifest) == len(paths)  # one row per URL attempt
@@ -217,6 +236,43 @@ def test_urls_engine_keeps_only_valid_images_and_records_every_status(server, tm
     wide = manifest.set_index("url").loc[server.url("/wide.png")]
     assert (wide["width"], wide["height"]) == (1200, 1000)  # read from the header, refused before decoding
     assert not (tmp_path / "raw" / "trash" / ".t.partial").exists()
+
+
+def test_failures_are_retried_with_backoff_and_a_lasting_one_is_recorded_once(server, tmp_path):
+    server.routes.update({
+        "/flaky.jpg": Route(encode(300, "JPEG"), fail_first=2),               # 503, 503, then the image
+        "/throttled.jpg": Route(encode(301, "JPEG"), fail_first=1, fail_status=429, retry_after="1"),
+        "/down.jpg": Route(b"busy", 503, "text/plain"),                       # never recovers
+    })
+    url_file = tmp_path / "urls.txt"
+    paths = ("/flaky.jpg", "/throttled.jpg", "/down.jpg", "/gone.jpg")  # /gone.jpg: 404, final
+    url_file.write_text("\n".join(server.url(p) for p in paths))
+
+    manifest = scrape_query(scrape_params(retries=2, trash={"t": str(url_file)}), "trash", "t",
+                                    tmp_path / "out", seed=0)
+
+    assert len(manifest) == 4  # one row per URL, however often it was tried
+    rows = manifest.set_index("url")
+    assert rows.loc[server.url("/flaky.jpg"), "status"] == "ok"
+    assert len(server.hits["/flaky.jpg"]) == 3
+    assert rows.loc[server.url("/throttled.jpg"), "status"] == "ok"
+    first, second = server.hits["/throttled.jpg"]
+    assert second - first >= 0.9  # the server's Retry-After (1 s), not the 0.01 s backoff
+    down = rows.loc[server.url("/down.jpg")]
+    assert (down["status"], down["detail"]) == ("http_error", "HTTP 503 after 2 retries")
+    assert len(server.hits["/down.jpg"]) == 3  # the first try and scrape.retries more
+    assert rows.loc[server.url("/gone.jpg"), "detail"] == "HTTP 404" and len(server.hits["/gone.jpg"]) == 1
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"manifest.csv", *manifest["file"][manifest["file"] != ""]}
+
+
+def test_retries_zero_asks_once(server, tmp_path):
+    server.routes["/once.jpg"] = Route(b"busy", 503, "text/plain")
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text(server.url("/once.jpg"))
+    manifest = scrape_query(scrape_params(retries=0, trash={"t": str(url_file)}), "trash", "t",
+                                    tmp_path / "out", seed=0)
+    assert list(manifest["detail"]) == ["HTTP 503"]
+    assert len(server.hits["/once.jpg"]) == 1
 
 
 def test_a_body_that_trickles_past_the_deadline_is_a_timeout(tmp_path):
@@ -253,7 +309,7 @@ def test_per_query_caps_kept_images_exactly(server, tmp_path):
         server.routes[f"/cap/{i}.jpg"] = Route(encode(100 + i, "JPEG"))
     url_file = tmp_path / "urls.txt"
     url_file.write_text("\n".join(server.url(f"/cap/{i}.jpg") for i in range(12)))
-    manifest = engines.scrape_query(scrape_params(per_query=5, trash={"t": str(url_file)}), "trash", "t",
+    manifest = scrape_query(scrape_params(per_query=5, trash={"t": str(url_file)}), "trash", "t",
                                     tmp_path / "out", seed=0)
     assert (manifest["status"] == "ok").sum() == 5
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 5
@@ -262,7 +318,7 @@ def test_per_query_caps_kept_images_exactly(server, tmp_path):
 def test_empty_url_list_writes_an_empty_folder_and_manifest(tmp_path, caplog):
     url_file = tmp_path / "urls.txt"
     url_file.write_text("# nothing yet\n")
-    manifest = engines.scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", tmp_path / "out", 0)
+    manifest = scrape_query(scrape_params(trash={"t": str(url_file)}), "trash", "t", tmp_path / "out", 0)
     assert manifest.empty
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.csv"]
     assert list(pd.read_csv(tmp_path / "out" / "manifest.csv").columns)[:10] == [
@@ -270,12 +326,12 @@ def test_empty_url_list_writes_an_empty_folder_and_manifest(tmp_path, caplog):
     assert any("yielded no usable image" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
-def test_missing_url_list_is_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="URL list .* not found") as error:
-        engines.scrape_query(scrape_params(trash={"t": str(tmp_path / "nope.txt")}), "trash", "t",
-                             tmp_path / "out", 0)
-    assert "\n" not in str(error.value)
-    assert not (tmp_path / "out").exists()
+def test_a_query_that_is_not_a_url_list_is_one_line_error_naming_it(tmp_path):
+    for value in (str(tmp_path / "nope.txt"), "plastic bottle litter"):
+        with pytest.raises(UserError, match=r"^scrape\.trash\.t: engine urls needs the path of a URL list") as error:
+            scrape_query(scrape_params(trash={"t": value}), "trash", "t", tmp_path / "out", 0)
+        assert repr(value) in str(error.value) and "\n" not in str(error.value)
+        assert not (tmp_path / "out").exists()
 
 
 # --- a SIGKILLed stage --------------------------------------------------------
@@ -353,7 +409,7 @@ def test_web_engine_without_network_fails_fast_with_one_line(tmp_path):
     for host in [("127.0.0.1", closed_port()), ("nonexistent.invalid", 443)]:
         started = time.monotonic()
         with pytest.raises(UserError) as error:
-            engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+            scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                                  search_hosts={"bing": host})
         assert time.monotonic() - started < 10
         message = str(error.value)
@@ -365,13 +421,13 @@ def test_web_engine_without_network_fails_fast_with_one_line(tmp_path):
 def test_flickr_needs_its_key_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("FLICKR_API_KEY", raising=False)
     with pytest.raises(UserError, match="FLICKR_API_KEY"):
-        engines.scrape_query(scrape_params(engine="flickr"), "trash", "t", tmp_path / "out", 0)
+        scrape_query(scrape_params(engine="flickr"), "trash", "t", tmp_path / "out", 0)
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_web_filter_is_one_line_error(tmp_path):
     with pytest.raises(UserError, match="scrape.filters: .*color"):
-        engines.scrape_query(scrape_params(engine="bing", filters={"color": "plaid"}), "trash", "t",
+        scrape_query(scrape_params(engine="bing", filters={"color": "plaid"}), "trash", "t",
                              tmp_path / "out", 0)
 
 
@@ -403,7 +459,7 @@ def test_web_engine_crawls_through_icrawler_parser(server, tmp_path, monkeypatch
                                    content_type="text/html")
     monkeypatch.setattr(engines, "crawler_class", lambda engine: loopback_bing(server.url("/bing")))
     host = ("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
-    manifest = engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+    manifest = scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                                     search_hosts={"bing": host})
     assert dict(zip(manifest["url"], manifest["status"])) == {
         server.url("/a.jpg"): "ok", server.url("/page.jpg"): "not_image"}
@@ -415,7 +471,7 @@ def test_web_engine_with_no_links_and_errors_fails_loudly(server, tmp_path, monk
     monkeypatch.setattr(engines, "crawler_class", lambda engine: loopback_bing(dead_page))
     host = ("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
     with pytest.raises(UserError, match="found no image links .* error") as error:
-        engines.scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
+        scrape_query(scrape_params(engine="bing"), "trash", "t", tmp_path / "out", 0,
                              search_hosts={"bing": host})
     assert "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
@@ -441,7 +497,7 @@ def stub_demo_photos(kind, query, count, seed, size=320, junk_share=0.2):
 
 
 def test_demo_engine_writes_images_truth_masks_and_manifest(tmp_path):
-    manifest = engines.scrape_query(scrape_params(engine="demo", per_query=4, trash={"bottle": "plastic bottle"}),
+    manifest = scrape_query(scrape_params(engine="demo", per_query=4, trash={"bottle": "plastic bottle"}),
                                     "trash", "bottle", tmp_path / "out", seed=3, demo_photos=stub_demo_photos)
     assert list(manifest["status"]) == ["ok", "ok", "ok", "duplicate"]
     assert list(manifest["url"]) == [f"demo://trash/plastic bottle/{i}" for i in range(4)]
@@ -456,7 +512,7 @@ def test_demo_engine_writes_images_truth_masks_and_manifest(tmp_path):
 def test_real_demo_engine_runs(tmp_path):
     pytest.importorskip("deeptrash.demo")
     params = scrape_params(engine="demo", per_query=3, demo={"size": 96}, trash={"bottle": "plastic bottle"})
-    manifest = engines.scrape_query(params, "trash", "bottle", tmp_path / "out", seed=1)
+    manifest = scrape_query(params, "trash", "bottle", tmp_path / "out", seed=1)
     assert len(manifest) == 3 and (manifest["status"] == "ok").sum() >= 1
     for _, row in manifest[manifest["status"] == "ok"].iterrows():
         assert (tmp_path / "out" / row["file"]).exists()

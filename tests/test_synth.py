@@ -355,8 +355,10 @@ def write_params(path: Path, **synth_params) -> Path:
 def test_stage_writes_composites_metrics_and_plot(sources, tmp_path):
     land, cuts = sources
     out, metrics, plot = tmp_path / "synth", tmp_path / "m" / "synth.json", tmp_path / "p" / "samples.png"
+    timing = tmp_path / "logs" / "timing.json"
     stage.main(["--params", str(write_params(tmp_path / "params.yaml")), "--landscapes", str(land),
-                "--cutouts", str(cuts), "--out", str(out), "--metrics", str(metrics), "--plot", str(plot)])
+                "--cutouts", str(cuts), "--out", str(out), "--metrics", str(metrics), "--plot", str(plot),
+                "--timing", str(timing)])
     for split, count in (("train", 10), ("val", 4)):
         images = sorted((out / split / "images").glob("*.jpg"))
         masks = sorted((out / split / "masks").glob("*.png"))
@@ -368,6 +370,10 @@ def test_stage_writes_composites_metrics_and_plot(sources, tmp_path):
         assert len(pd.read_csv(out / split / "samples.csv")) == count
     report = json.loads(metrics.read_text())
     assert report["train"]["samples"] == 10 and report["val"]["samples"] == 4
+    # Speed and memory go to the timing log, so the metrics depend on the params alone.
+    speed = json.loads(timing.read_text())
+    assert speed["workers"] == 2 and speed["composites_per_second"] > 0 and speed["seconds"] > 0
+    assert not set(speed) & set(report)
     assert report["split"]["cutout_photos_val"] >= 1 and report["duplicates_removed"]["total"] == 0
     assert cv2.imread(str(plot)) is not None
     assert set(pd.read_csv(out / "sources.csv")["split"]) == {"train", "val"}

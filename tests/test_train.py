@@ -102,6 +102,21 @@ def test_bce_dice_loss_rewards_overlap_and_handles_empty_masks():
     assert float(dice_only(truth, truth)) == pytest.approx(0.0, abs=0.01)
 
 
+def test_bce_dice_loss_skips_ignored_pixels():
+    from deeptrash.losses import IGNORE, BceDiceLoss
+
+    truth = np.zeros((1, 8, 8, 1), np.float32)
+    truth[0, 2:6, 2:6] = 1
+    pred = np.clip(truth, 0.05, 0.95)
+    loss = BceDiceLoss()
+    wrong = pred.copy()
+    wrong[0, :, 6:] = 0.95  # a false alarm in the last two columns
+    unsure = truth.copy()
+    unsure[0, :, 6:] = IGNORE  # ... where the target is unknown
+    assert float(loss(truth, wrong)) > float(loss(truth, pred)) + 0.05
+    assert float(loss(unsure, wrong)) == pytest.approx(float(loss(truth[:, :, :6], pred[:, :, :6])), rel=1e-4)
+
+
 def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
     from stages.train import main
 
@@ -112,6 +127,25 @@ def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
 
 
 # --- the model contract ----------------------------------------------------------
+
+def test_only_the_chief_or_else_worker_zero_writes_outputs():
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from deeptrash.model import is_chief
+
+    def strategy(cluster: dict, task_type: str, task_id: int):
+        resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+        return SimpleNamespace(cluster_resolver=resolver)
+
+    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    with_chief = {"chief": ["127.0.0.1:3"], **workers}
+    assert is_chief(tf.distribute.get_strategy())  # one process
+    assert is_chief(strategy(workers, "worker", 0)) and not is_chief(strategy(workers, "worker", 1))
+    assert is_chief(strategy(with_chief, "chief", 0)) and not is_chief(strategy(with_chief, "worker", 0))
+
 
 def test_segmenter_is_sigmoid_reloads_identically_and_takes_any_size(tmp_path):
     import keras
@@ -197,7 +231,11 @@ def test_stage_learns_the_shapes(trained):
     metrics = json.loads((trained / "metrics" / "train.json").read_text())
     assert metrics["val_iou"] > 0.8
     assert metrics["final_loss"] < 0.5 * metrics["first_loss"]
-    assert metrics["epochs_run"] == 10 and metrics["images_per_s"] > 0
+    assert metrics["epochs_run"] == 10
+    # Speed is logged beside the metrics, not in them (it varies from run to run).
+    timing = json.loads((trained / "logs" / "train_timing.json").read_text())
+    assert timing["images_per_s"] > 0 and len(timing["images_per_s_by_epoch"]) == 10 and timing["seconds"] > 0
+    assert "images_per_s" not in metrics and "seconds" not in metrics
     # dvclive logged every epoch; the kept model is the best epoch's.
     val_iou = read_tsv(trained / "dvclive" / "plots" / "metrics" / "eval" / "iou.tsv")
     losses = read_tsv(trained / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv")
@@ -214,7 +252,8 @@ def test_stage_outputs_follow_the_contract(trained):
     from deeptrash.dataset import list_split, make_dataset
 
     meta = json.loads((trained / "models" / "meta.json").read_text())
-    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small" and meta["threshold"] == 0.5
+    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small"
+    assert "threshold" not in meta  # evaluate and predict take theirs from params / the command line
     # Plain Keras loading works once deeptrash.model is imported (done by the fixture).
     model = keras.models.load_model(trained / "models" / "segmenter.keras", compile=False)
     images, masks = next(iter(make_dataset(list_split(trained / "data" / "synth" / "val"), 64, 16, training=False)))
@@ -258,3 +297,58 @@ def test_training_over_two_logical_cpus(tmp_path):
     result = json.loads(lines[-1][len("RESULT "):])
     assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
     assert all(np.isfinite(result["loss"])) and result["loss"][-1] < result["loss"][0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on 127.0.0.1 now (held open together so they differ)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_multi_worker_training_writes_outputs_on_worker_zero_only(tmp_path):
+    """Two worker processes on 127.0.0.1 train one model with MultiWorkerMirroredStrategy.
+
+    Each has its own checkout (params and data, as on two machines); both must
+    finish, and only worker 0 may write models/, metrics/, logs/ and dvclive/.
+    """
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    folders = []
+    for index in range(2):
+        folder = tmp_path / f"host{index}"
+        write_synth(folder / "data" / "synth", 8, 4, 32)
+        write_params(folder / "params.yaml", epochs=1, batch_size=4, cache=False, early_stopping=0)
+        folders.append(folder)
+    workers = []
+    for index, folder in enumerate(folders):
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO),
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+               # one core each: two processes on a 2-core machine must not fight over threads
+               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "DEEPTRASH_LOG": "WARNING",
+               "TMPDIR": str(folder.with_name(f"tmp{index}"))}
+        folder.with_name(f"tmp{index}").mkdir()
+        workers.append(subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=folder, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+
+    chief, other = folders
+    metrics = json.loads((chief / "metrics" / "train.json").read_text())
+    assert metrics["replicas"] == 2 and metrics["epochs_run"] == 1  # one model over both processes
+    assert (chief / "models" / "segmenter.keras").is_file() and (chief / "models" / "export").is_dir()
+    assert (chief / "logs" / "train_timing.json").is_file() and (chief / "dvclive").is_dir()
+    assert sorted(p.name for p in other.iterdir()) == ["data", "params.yaml"]  # worker 1 wrote nothing here
+    assert not list((tmp_path / "tmp1").glob("*deeptrash-worker*"))  # nor left its copy behind

@@ -1,0 +1,110 @@
+"""Self-training on unlabelled real scenes: pseudo-labels from the synthetic model.
+
+The model trained on composites predicts photos of litter lying where it was
+dropped (never labelled by anyone). Where it is confident the pixel becomes a
+training target (trash above `confident`, background below `background`);
+everything in between, and a margin around confident trash, is ignored by
+the loss (:data:`deeptrash.losses.IGNORE`). Fine-tuning on these tiles next to
+the composites teaches the model what real ground, leaves and paving look
+like, which composites only approximate.
+
+Tiles are cut exactly as tile-mode inference cuts them
+(:func:`deeptrash.inference.tile_origins`), at the model's input size.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deeptrash.inference import tile_origins, to_model_input
+from deeptrash.io import resize
+from deeptrash.losses import IGNORE
+
+
+def pseudo_targets(probs: np.ndarray, confident: float, background: float, margin: int) -> np.ndarray:
+    """float32 (H, W) targets from probabilities (H, W): 1 trash, 0 background, IGNORE unsure.
+
+    Pixels within `margin` px of confident trash are unsure too: a confident
+    core usually sits inside a larger object whose rim the model doubts.
+    """
+    targets = np.full(probs.shape, IGNORE, np.float32)
+    targets[probs <= background] = 0.0
+    trash = (probs >= confident).astype(np.uint8)
+    if margin > 0 and trash.any():
+        near = cv2.dilate(trash, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
+        targets[(near > 0) & (trash == 0)] = IGNORE
+    targets[trash > 0] = 1.0
+    return targets
+
+
+def scene_tiles(image_bgr: np.ndarray, probs: np.ndarray, image_size: int, tile_size: int, overlap: float,
+                confident: float, background: float, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training tiles of one scene photo and their pseudo-targets.
+
+    image_bgr: uint8 (H, W, 3); probs: float32 (H, W), the model's tile-mode
+    prediction of that photo. Returns (images float32 (N, S, S, 3) RGB 0..255,
+    targets float32 (N, S, S, 1) in {0, 1, IGNORE}) with S = image_size.
+    Tiles with no confident pixel at all are dropped (nothing to learn).
+    """
+    height, width = image_bgr.shape[:2]
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
+    images, targets = [], []
+    for y in tile_origins(height, tile_h, overlap):
+        for x in tile_origins(width, tile_w, overlap):
+            tile_probs = resize(probs[y:y + tile_h, x:x + tile_w], image_size, image_size)
+            target = pseudo_targets(tile_probs, confident, background, margin)
+            if not (target <= 1.0).any():
+                continue
+            images.append(to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size))
+            targets.append(target[:, :, None])
+    if not images:
+        return np.zeros((0, image_size, image_size, 3), np.float32), np.zeros((0, image_size, image_size, 1), np.float32)
+    return np.stack(images), np.stack(targets)
+
+
+def label_scenes(model, photos: list, image_size: int, settings, batch_size: int = 16
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Pseudo-labelled tiles of every readable scene photo (paths), and counts for the metrics."""
+    from tqdm import tqdm
+
+    from deeptrash.inference import predict_probabilities, read_photo
+
+    images, targets, used = [], [], 0
+    for path in tqdm(photos, desc="pseudo-label", unit="photo", disable=None):
+        photo = read_photo(path)
+        if photo is None:
+            continue
+        probs = predict_probabilities(model, photo, image_size, "tile", settings.tile_size, settings.tile_overlap,
+                                      batch_size)
+        tiles, labels = scene_tiles(photo, probs, image_size, settings.tile_size, settings.tile_overlap,
+                                    settings.confident, settings.background, settings.margin)
+        used += 1
+        images.append(tiles)
+        targets.append(labels)
+    if not used:
+        empty = np.zeros((0, image_size, image_size, 1), np.float32)
+        return np.zeros((0, image_size, image_size, 3), np.float32), empty, {"photos": 0, "tiles": 0}
+    images_np, targets_np = np.concatenate(images), np.concatenate(targets)
+    counts = {
+        "photos": used,
+        "tiles": int(len(images_np)),
+        "trash_share": float(np.mean(targets_np == 1.0)),
+        "ignored_share": float(np.mean(targets_np > 1.0)),
+    }
+    return images_np, targets_np, counts
+
+
+def finetune_dataset(composites, tiles: np.ndarray, targets: np.ndarray, share: float, batch_size: int, seed: int):
+    """Endless batches mixing composites (an unbatched tf.data of (image, mask)) and pseudo-labelled
+    tiles, `share` of the samples from the tiles; the tiles get the same light augmentation."""
+    import tensorflow as tf
+
+    from deeptrash.dataset import augment_pair
+
+    pseudo = tf.data.Dataset.from_tensor_slices((tiles, targets)).shuffle(len(tiles), seed=seed).repeat()
+    seeds = tf.data.Dataset.random(seed=seed + 7, rerandomize_each_iteration=True).batch(2)
+    pseudo = tf.data.Dataset.zip((pseudo, seeds)).map(lambda pair, s: augment_pair(pair[0], pair[1], s),
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
+    mixed = tf.data.Dataset.sample_from_datasets([composites.repeat(), pseudo], weights=[1 - share, share],
+                                                 seed=seed)
+    return mixed.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
