@@ -111,3 +111,20 @@ def test_every_stage_rejects_bad_params_before_work(tmp_path, command, option):
     else:
         assert error_lines == [f"error: {name}: train.learning_rate: Input should be greater than 0 (and 1 more problem)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    """Dotted keys of a params mapping (query lists are data, not schema)."""
+    out = set()
+    for key, value in tree.items():
+        out.add(prefix + key)
+        if isinstance(value, dict) and key not in ("trash", "landscape", "filters"):
+            out |= _keys(value, f"{prefix}{key}.")
+    return out
+
+
+@pytest.mark.parametrize("profile", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name)
+def test_profiles_are_valid_and_spell_out_every_setting(profile):
+    raw = yaml.safe_load(profile.read_text())
+    validate_params(raw, str(profile))
+    assert _keys(raw) == _keys(yaml.safe_load((REPO / "params.yaml").read_text()))
