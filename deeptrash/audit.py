@@ -124,11 +124,18 @@ def exclude_args(table: pd.DataFrame, current: dict[str, list[str]]) -> list[str
 def outline(image_bgr: np.ndarray, mask: np.ndarray, colour=(220, 40, 220)) -> np.ndarray:
     """The photo with the outlines of a (H, W) mask drawn on it; uint8 (H, W, 3) BGR.
 
-    Outlines only (no tint), thick enough to find a small piece on a thumbnail.
+    Outlines only (no tint, the litter stays visible), and a ring around each
+    piece so that a small one is found at a glance on a thumbnail.
     """
     out = image_bgr[:, :, :3].copy()
+    long_side = max(mask.shape)
+    thickness = max(1, round(long_side / 300))
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, colour, max(1, round(max(mask.shape) / 200)))
+    cv2.drawContours(out, contours, -1, colour, thickness)
+    for contour in contours:
+        (x, y), radius = cv2.minEnclosingCircle(contour)
+        ring = int(max(radius + 3 * thickness, long_side / 30))
+        cv2.circle(out, (int(x), int(y)), ring, colour, thickness, cv2.LINE_AA)
     return out
 
 

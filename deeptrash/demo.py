@@ -926,8 +926,9 @@ def _render_landscape_hw(
     litter = None
     if litter_rng is not None:  # before haze and tint, so the scene's light falls on it too
         ground, ground_alpha = scatter_litter(litter_rng, ground, h, w)
-        litter = np.zeros((h, w), np.float32)
-        litter[horizon_y:] = ground_alpha
+        if ground_alpha.max() >= 0.5:  # else nothing big enough to see was drawn: a clean photo
+            litter = np.zeros((h, w), np.float32)
+            litter[horizon_y:] = ground_alpha
     # Haze near the horizon, darker towards the camera, lit by the sky's tint.
     depth = np.linspace(0, 1, ground_h, dtype=np.float32)[:, None, None]
     haze = 0.5 * (1 - depth) ** 2.5
@@ -993,18 +994,19 @@ def litter_pieces(rng: np.random.Generator, ground_width: float, width: int, lon
     ground_width: metres the bottom edge of the photo spans; a piece at depth
     d (0 at the horizon, 1 at the bottom edge) is d * width / ground_width px
     per metre (flat ground, pinhole camera). Returns 1..3 (object, depth)
-    pairs whose long side is at least MIN_LITTER_SIDE of the photo; objects
-    too small to see even at the bottom edge (a cigarette butt in a wide
-    view) are not drawn.
+    pairs whose long side is at least MIN_LITTER_SIDE of the photo, chosen
+    among the objects big enough to see there (a cigarette butt in a wide
+    view is not); none when no object is (a very small photo).
     """
     count = 1 + int(rng.binomial(2, 0.3))
+    # The smallest depth at which each object is big enough to see; > 1: never.
+    nearest = {obj: MIN_LITTER_SIDE * long_side * ground_width / (metres * width)
+               for obj, metres in LITTER_METRES.items()}
+    visible = [obj for obj in TRASH_OBJECTS if nearest[obj] <= 1.0]
     pieces = []
-    for _ in range(count):
-        obj = TRASH_OBJECTS[rng.integers(len(TRASH_OBJECTS))]
-        px_at_bottom = LITTER_METRES[obj] * width / ground_width
-        nearest = MIN_LITTER_SIDE * long_side / px_at_bottom  # smallest depth at which it is big enough
-        if nearest <= 1.0:
-            pieces.append((obj, float(rng.uniform(max(0.3, nearest), 1.0))))
+    for _ in range(count if visible else 0):
+        obj = visible[rng.integers(len(visible))]
+        pieces.append((obj, float(rng.uniform(max(0.3, nearest[obj]), 1.0))))
     return pieces
 
 
