@@ -275,3 +275,44 @@ def test_audit_stage_without_a_model_is_a_one_line_error(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="model not found"):
         stage.main([])
     assert not (tmp_path / "data/audit").exists()
+
+
+# --- DVC, for real: one query's exclusions re-run that query's filter only ----------------
+
+def test_dvc_reruns_only_the_filter_of_the_query_whose_exclusions_changed(tmp_path):
+    """Scrape and filter two landscape queries with DVC (no training: seconds), then
+    exclude a photo of one: DVC re-runs that query's filter and nothing else. (The
+    stages downstream, synthesize to audit, re-run too: tests/test_pipeline.py.)"""
+    from tests.test_pipeline import COPIED, DVC, TINY, merge, ran_stages, run
+
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, tmp_path / name)
+    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for args in (["git", "init", "-q"], ["git", "config", "user.email", "ci@example.com"],
+                 ["git", "config", "user.name", "CI"], ["git", "add", "-A"], ["git", "commit", "-qm", "code"]):
+        run(args, tmp_path)
+    filters = ["filter_landscape@beach", "filter_landscape@park"]
+    first = run([DVC, "repro", *filters], tmp_path)
+    assert ran_stages(first) == {"scrape_landscape@beach", "scrape_landscape@park", *filters}
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-qm", "filtered"], tmp_path)
+
+    photo = sorted(p.name for p in list_images(tmp_path / "data/clean/landscape/park"))[0]
+    output = run([DVC, "exp", "run", "-S", f"filter.landscape_exclude.park=[{audit.exclusion_prefix(photo, [])}]",
+                  *filters], tmp_path)
+    assert ran_stages(output) == {"filter_landscape@park"}
+    rejects = pd.read_csv(tmp_path / "data/clean/landscape/park/rejects.csv")
+    assert list(rejects.loc[rejects["reason"] == "excluded", "file"]) == [photo]
+
+    saved = (tmp_path / "params.yaml").read_text()
+    failed = run([DVC, "exp", "run", "-S", "filter.landscape_exclude.beach=[abcdef0123]", *filters], tmp_path,
+                 expect_ok=False)
+    (tmp_path / "params.yaml").write_text(saved)
+    assert ran_stages(failed) == {"filter_landscape@beach"}
+    assert "error: params.yaml: filter.landscape_exclude.beach: abcdef0123 matches no photo of this query" in failed
