@@ -184,13 +184,3 @@ def test_excluding_a_landscape_reruns_only_its_filter_and_downstream(project):
     audited = pd.read_csv(project / "data" / "audit" / "landscapes.csv")
     assert suspect["file"] not in set(audited["file"])
 
-
-def test_an_exclusion_matching_no_photo_stops_with_one_line_naming_the_key(project):
-    params = (project / "params.yaml").read_text()
-    try:
-        output = run([DVC, "exp", "run", "-S", "filter.landscape_exclude.park=[abcdef0123]"], project, expect_ok=False)
-    finally:
-        (project / "params.yaml").write_text(params)
-    errors = [line for line in output.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: params.yaml: filter.landscape_exclude.park: abcdef0123 matches no photo of this query"]
-    assert ran_stages(output) == {"filter_landscape@park"}
