@@ -65,7 +65,8 @@ def demo_truth(table: pd.DataFrame, raw: Path) -> pd.DataFrame:
     """The audit table with `dirty` (a non-empty litter mask exists) and `litter_px` (its pixel count)."""
     dirty, pixels = [], []
     for row in table.itertuples(index=False):
-        mask = read_mask(raw / row.query / "truth" / f"{Path(row.file).stem}.png")
+        path = raw / row.query / "truth" / f"{Path(row.file).stem}.png"
+        mask = read_mask(path) if path.is_file() else None
         count = 0 if mask is None else int(np.count_nonzero(mask))
         dirty.append(count > 0)
         pixels.append(count)
