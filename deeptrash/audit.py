@@ -19,14 +19,21 @@ Images are uint8 BGR (H, W, 3); probabilities float32 (H, W) in [0, 1].
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from deeptrash.metrics import count_pieces
+from deeptrash import inference
+from deeptrash.io import shrink_to
+from deeptrash.metrics import Extremes, count_pieces
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["file", "query", "prefix", "score", "area", "pieces", "flagged", "width", "height"]
 PATCH = 5            # px: the window the score averages probabilities over
@@ -139,7 +146,7 @@ def outline(image_bgr: np.ndarray, mask: np.ndarray, colour=(220, 40, 220)) -> n
     return out
 
 
-def score_photos(model, image_size: int, photos: Iterable[tuple[str, "object"]], settings, keep: int = 24,
+def score_photos(model, image_size: int, photos: Iterable[tuple[str, str | Path]], settings, keep: int = 24,
                  total: int | None = None) -> tuple[list[dict], list[tuple[float, str, np.ndarray]]]:
     """Run the model over photos in tile mode and score each.
 
@@ -149,16 +156,6 @@ def score_photos(model, image_size: int, photos: Iterable[tuple[str, "object"]],
     the `keep` highest-scoring photos as (score, "query/file", thumbnail with
     the predicted trash outlined), highest first.
     """
-    import logging
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from deeptrash import inference
-    from deeptrash.io import shrink_to
-    from deeptrash.metrics import Extremes
-
-    log = logging.getLogger(__name__)
     rows: list[dict] = []
     top = Extremes(keep)
     for query, path in tqdm(list(photos) if total is None else photos, total=total, desc="audit", unit="photo"):
