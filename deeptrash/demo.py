@@ -10,7 +10,9 @@ pipeline runs anywhere without a network:
   object mask (uint8 (H, W), 0/255) so crop quality can be measured.
 - landscape: a sky, a horizon (mountains, hills, treeline, sea, buildings) and
   a ground texture (grass, sand, rock, gravel, asphalt, pavement, forest floor,
-  water) chosen from the query words; never anything trash-like.
+  water) chosen from the query words. A `dirty_share` of them have litter
+  lying on the ground (the trash renderers' objects at their natural size),
+  marked only in the truth mask: for measuring the audit stage.
 - junk: a `junk_share` of the photos is unusable in one of the ways web photos
   are (`JUNK_KINDS`), for the filter stage to reject.
 
@@ -44,8 +46,9 @@ class DemoPhoto:
 
     data: encoded file bytes, exactly what a download would give.
     suffix: ".jpg" or ".png".
-    truth: trash photos: uint8 (H, W) 0/255 true object mask, same size as the
-        decoded image; None for landscapes.
+    truth: uint8 (H, W) 0/255, same size as the decoded image: trash photos'
+        true object mask; a dirty landscape's litter mask; None for a clean
+        landscape.
     junk: None for a usable photo, else one of JUNK_KINDS.
     """
 
@@ -884,8 +887,15 @@ def _ground(rng, grounds, h, w, sky_colour, trail: bool) -> np.ndarray:
     return ground
 
 
-def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -> np.ndarray:
-    """A landscape of size (h, w): float32 BGR (H, W, 3) 0..1."""
+def _render_landscape_hw(
+    rng: np.random.Generator, query: str, h: int, w: int, litter_rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A landscape of size (h, w): float32 BGR (H, W, 3) 0..1, and the litter's
+    alpha float32 (H, W) 0..1 when `litter_rng` is given (else None).
+
+    The litter draws only from `litter_rng`, so the scene itself is the same
+    pixels as the clean photo's everywhere the litter and its shadow are not.
+    """
     grounds, horizon = landscape_scene(query)
     if rng.random() < 0.25:  # some photos of the same place show another skyline
         horizon = NEARBY_HORIZONS[horizon][rng.integers(len(NEARBY_HORIZONS[horizon]))]
@@ -913,6 +923,12 @@ def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -
         far = value_noise(rng, ground_h, w, 1.5, octaves=1, aspect=0.35)
         near = value_noise(rng, ground_h, w, 4.0, octaves=2, aspect=0.25)
         ground = ground * (1 + 0.1 * (far * (1 - depth) + near * depth))[:, :, None]
+    litter = None
+    if litter_rng is not None:  # before haze and tint, so the scene's light falls on it too
+        ground, ground_alpha = scatter_litter(litter_rng, ground, h, w)
+        if ground_alpha.max() >= 0.5:  # else nothing big enough to see was drawn: a clean photo
+            litter = np.zeros((h, w), np.float32)
+            litter[horizon_y:] = ground_alpha
     # Haze near the horizon, darker towards the camera, lit by the sky's tint.
     depth = np.linspace(0, 1, ground_h, dtype=np.float32)[:, None, None]
     haze = 0.5 * (1 - depth) ** 2.5
@@ -921,21 +937,123 @@ def _render_landscape_hw(rng: np.random.Generator, query: str, h: int, w: int) -
     if horizon == "sea":
         image[:] = image * (1 - foam[:, :, None] * 0.8) + np.float32(0.95) * foam[:, :, None] * 0.8
     image = cv2.GaussianBlur(image, (0, 0), 0.6)  # soften the seams like a lens would
-    return image
+    return image, litter
+
+
+def is_dirty(query: str, index: int, seed: int, dirty_share: float) -> bool:
+    """Whether landscape photo `index` of `query` has litter in it (a draw of its own per photo)."""
+    return dirty_share > 0 and photo_rng(seed, "dirty", query, index).random() < dirty_share
 
 
 def render_landscape(query: str, index: int, seed: int, size: int) -> np.ndarray:
-    """Landscape photo `index` for `query`: BGR uint8 (H, W, 3), long side `size`."""
+    """Landscape photo `index` for `query`: BGR uint8 (H, W, 3), long side `size`; always clean."""
+    return render_landscape_scene(query, index, seed, size)[0]
+
+
+def render_landscape_scene(
+    query: str, index: int, seed: int, size: int, dirty_share: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Landscape photo `index` for `query` as the demo engine delivers it.
+
+    Returns BGR uint8 (H, W, 3) with long side `size`, and the litter mask
+    uint8 (H, W) 0/255 for a dirty photo (about `dirty_share` of them, see
+    :func:`is_dirty`), else None. A dirty photo is its clean twin with litter
+    lying on the ground (:func:`scatter_litter`), nothing else changed.
+    """
     rng = photo_rng(seed, "landscape", query, index)
     h, w = photo_shape(rng, size)
     if h > w and rng.random() < 0.7:  # landscapes are mostly shot in landscape orientation
         h, w = w, h
-    return _finish_landscape(rng, query, h, w)
+    litter_rng = photo_rng(seed, "litter", query, index) if is_dirty(query, index, seed, dirty_share) else None
+    return _finish_landscape(rng, query, h, w, litter_rng)
 
 
-def _finish_landscape(rng, query, h, w) -> np.ndarray:
-    image = _render_landscape_hw(rng, query, h, w)
-    return to_uint8(add_sensor_noise(rng, camera_colour(rng, image), rng.uniform(1.5, 3.0)))
+def _finish_landscape(rng, query, h, w, litter_rng=None) -> tuple[np.ndarray, np.ndarray | None]:
+    image, litter = _render_landscape_hw(rng, query, h, w, litter_rng)
+    image = to_uint8(add_sensor_noise(rng, camera_colour(rng, image), rng.uniform(1.5, 3.0)))
+    truth = None if litter is None else np.where(litter >= 0.5, 255, 0).astype(np.uint8)
+    return image, truth
+
+
+# --- litter in landscapes ------------------------------------------------------
+# Real web photos of streets, parks and beaches often have litter in them. A
+# share of the demo landscapes do too (scrape.demo.dirty_share), so that the
+# audit stage can be measured: the litter comes from the trash renderers above,
+# lying on the ground at the size it would have there.
+
+LITTER_METRES = {  # long side of each object, metres
+    "bottle": 0.25, "can": 0.12, "bag": 0.4, "wrapper": 0.18, "cup": 0.11,
+    "butt": 0.035, "carton": 0.2, "lid": 0.05, "straw": 0.2,
+}
+MIN_LITTER_SIDE = 0.05  # smallest piece drawn, long side / photo long side: smaller is invisible
+
+
+def litter_pieces(rng: np.random.Generator, ground_width: float, width: int, long_side: int) -> list[tuple[str, float]]:
+    """Which objects lie on the ground and how far down the ground each lies.
+
+    ground_width: metres the bottom edge of the photo spans; a piece at depth
+    d (0 at the horizon, 1 at the bottom edge) is d * width / ground_width px
+    per metre (flat ground, pinhole camera). Returns 1..3 (object, depth)
+    pairs whose long side is at least MIN_LITTER_SIDE of the photo, chosen
+    among the objects big enough to see there (a cigarette butt in a wide
+    view is not); none when no object is (a very small photo).
+    """
+    count = 1 + int(rng.binomial(2, 0.3))
+    # The smallest depth at which each object is big enough to see; > 1: never.
+    nearest = {obj: MIN_LITTER_SIDE * long_side * ground_width / (metres * width)
+               for obj, metres in LITTER_METRES.items()}
+    visible = [obj for obj in TRASH_OBJECTS if nearest[obj] <= 1.0]
+    pieces = []
+    for _ in range(count if visible else 0):
+        obj = visible[rng.integers(len(visible))]
+        pieces.append((obj, float(rng.uniform(max(0.3, nearest[obj]), 1.0))))
+    return pieces
+
+
+def scatter_litter(rng: np.random.Generator, ground: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lay 1..3 pieces of litter on a ground texture seen in perspective.
+
+    ground: float32 (gh, W, 3) 0..1, the photo's rows below the horizon
+    (h, w: the whole photo's size). Each piece is a trash renderer's object,
+    shaded by one light, turned to any angle, flattened by the view angle,
+    scaled to its size at that depth (:func:`litter_pieces`) and laid down
+    over a soft contact shadow. Returns the new ground and the litter's alpha
+    float32 (gh, W) 0..1.
+    """
+    gh = ground.shape[0]
+    out = ground.copy()
+    alpha_total = np.zeros((gh, w), np.float32)
+    light = normalise(np.array([rng.uniform(-0.6, 0.6), rng.uniform(-0.9, -0.4), rng.uniform(0.4, 0.8)], np.float32))
+    view = rng.uniform(0.4, 0.75)  # how much the view angle flattens things lying on the ground
+    ground_width = rng.uniform(1.0, 2.5)  # metres across the bottom edge of the photo
+    for obj, depth in litter_pieces(rng, ground_width, w, max(h, w)):
+        side = max(2, int(round(LITTER_METRES[obj] * w / ground_width * depth)))  # long side, px
+        albedo, alpha, normals, specular, shininess, _ = OBJECT_RENDERERS[obj](rng, max(32, side * 3), rng.random() < 0.5)
+        colour = shade(albedo * np.float32(rng.uniform(0.75, 1.0)), normals, light, rng.uniform(0.3, 0.45), specular, shininess)
+        layers = _rotate(np.dstack([colour * alpha[:, :, None], alpha]), rng.uniform(-180, 180))
+        ys, xs = np.nonzero(layers[:, :, 3] > 0.02)
+        layers = layers[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        bh, bw = layers.shape[:2]
+        flat_h = bh * view
+        scale = side / max(bw, flat_h)
+        nw, nh = max(2, int(round(bw * scale))), max(2, int(round(flat_h * scale)))
+        if nw >= w or nh >= gh:
+            continue
+        layers = cv2.resize(layers, (nw, nh), interpolation=cv2.INTER_AREA)
+        bottom = int(round(depth * (gh - 1)))  # the piece rests on this row
+        y0 = min(max(0, bottom - nh), gh - nh)
+        x0 = int(rng.integers(0, w - nw + 1))
+        premult, a = layers[:, :, :3], np.clip(layers[:, :, 3], 0, 1)
+        # Contact shadow: the piece's footprint, blurred and pushed away from the light.
+        shadow = np.zeros((gh, w), np.float32)
+        shadow[y0:y0 + nh, x0:x0 + nw] = a
+        shift = np.float32([[1, 0, -light[0] * 0.15 * nw], [0, 1, 0.12 * nh]])
+        shadow = cv2.GaussianBlur(cv2.warpAffine(shadow, shift, (w, gh)), (0, 0), 0.08 * max(nw, nh) + 0.5)
+        out *= (1 - rng.uniform(0.35, 0.55) * np.clip(shadow, 0, 1))[:, :, None]
+        region = out[y0:y0 + nh, x0:x0 + nw]
+        out[y0:y0 + nh, x0:x0 + nw] = region * (1 - a[:, :, None]) + premult
+        alpha_total[y0:y0 + nh, x0:x0 + nw] = np.maximum(alpha_total[y0:y0 + nh, x0:x0 + nw], a)
+    return out, alpha_total
 
 
 # --- junk --------------------------------------------------------------------
@@ -1028,11 +1146,12 @@ def _draw_text(rng, image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _transparent(rng, image: np.ndarray, truth: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _transparent(rng, kind: str, image: np.ndarray, truth: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """A PNG with alpha: trash becomes a cut-out product shot (alpha == truth,
-    cropped around the object); a landscape gets transparent regions."""
+    cropped around the object); a landscape gets transparent regions (its
+    litter mask, if any, keeps only the litter left visible)."""
     h, w = image.shape[:2]
-    if truth is not None:
+    if kind == "trash":
         ys, xs = np.nonzero(truth)
         pad = int(max(h, w) * rng.uniform(0.02, 0.1))
         y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)
@@ -1054,23 +1173,27 @@ def _transparent(rng, image: np.ndarray, truth: np.ndarray | None) -> tuple[np.n
         dx = np.maximum(np.maximum(m + r - xx, xx - (w - m - r)), 0)
         dy = np.maximum(np.maximum(m + r - yy, yy - (h - m - r)), 0)
         inside = dx ** 2 + dy ** 2 < r ** 2
-    return np.dstack([image, np.where(inside, 255, 0).astype(np.uint8)]), None
+    if truth is not None:
+        truth = np.where(inside, truth, 0).astype(np.uint8)
+    return np.dstack([image, np.where(inside, 255, 0).astype(np.uint8)]), truth
 
 
-def _render_clean(kind: str, query: str, index: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _render_clean(kind: str, query: str, index: int, seed: int, size: int,
+                  dirty_share: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     if kind == "trash":
         return render_trash(query, index, seed, size)
-    return render_landscape(query, index, seed, size), None
+    return render_landscape_scene(query, index, seed, size, dirty_share)
 
 
-def _render_junk(kind: str, query: str, index: int, seed: int, size: int, junk_share: float, name: str):
+def _render_junk(kind: str, query: str, index: int, seed: int, size: int, junk_share: float, name: str,
+                 dirty_share: float = 0.0):
     """(image uint8, truth or None, suffix, jpeg quality) for junk photo `index`."""
     rng = photo_rng(seed, "junk", kind, query, index)
     quality = int(rng.integers(85, 96))
     if name == "near_duplicate":
         earlier = _clean_before(kind, query, index, seed, junk_share)
         source = earlier[rng.integers(len(earlier))]
-        image, truth = _render_clean(kind, query, source, seed, size)
+        image, truth = _render_clean(kind, query, source, seed, size, dirty_share)
         h, w = image.shape[:2]
         factor = 1.0 + rng.choice([-1, 1]) * rng.uniform(0.02, 0.08) if rng.random() < 0.6 else 1.0
         nw, nh = round(w * factor), round(h * factor)
@@ -1086,9 +1209,9 @@ def _render_junk(kind: str, query: str, index: int, seed: int, size: int, junk_s
         if kind == "trash":
             image, truth = _finish_trash(sub, query, h, w)
         else:
-            image, truth = _finish_landscape(sub, query, h, w), None
+            image, truth = _finish_landscape(sub, query, h, w)
         return image, truth, ".jpg", quality
-    image, truth = _render_clean(kind, query, index, seed, size)
+    image, truth = _render_clean(kind, query, index, seed, size, dirty_share)
     h, w = image.shape[:2]
     if name == "tiny":
         long_side = int(rng.integers(32, 97))
@@ -1109,29 +1232,34 @@ def _render_junk(kind: str, query: str, index: int, seed: int, size: int, junk_s
     if name == "text_banner":
         return _draw_text(rng, image), truth, ".jpg", quality
     if name == "transparent":
-        rgba, truth = _transparent(rng, image, truth)
+        rgba, truth = _transparent(rng, kind, image, truth)
         return rgba, truth, ".png", quality
     raise ValueError(f"unknown junk kind {name!r}")
 
 
-def demo_photo(kind: str, query: str, index: int, seed: int, size: int = 320, junk_share: float = 0.2) -> DemoPhoto:
+def demo_photo(kind: str, query: str, index: int, seed: int, size: int = 320, junk_share: float = 0.2,
+               dirty_share: float = 0.0) -> DemoPhoto:
     """Photo `index` of the demo engine's results for (kind, query); see demo_photos."""
     name = junk_kind(kind, query, index, seed, junk_share)
     if name is None:
-        image, truth = _render_clean(kind, query, index, seed, size)
+        image, truth = _render_clean(kind, query, index, seed, size, dirty_share)
         quality = int(photo_rng(seed, "quality", kind, query, index).integers(85, 96))
         suffix = ".jpg"
     else:
-        image, truth, suffix, quality = _render_junk(kind, query, index, seed, size, junk_share, name)
+        image, truth, suffix, quality = _render_junk(kind, query, index, seed, size, junk_share, name, dirty_share)
     return DemoPhoto(encode_image(image, suffix, quality), suffix, truth, name)
 
 
-def demo_photos(kind: str, query: str, count: int, seed: int, size: int = 320, junk_share: float = 0.2) -> Iterator[DemoPhoto]:
+def demo_photos(kind: str, query: str, count: int, seed: int, size: int = 320, junk_share: float = 0.2,
+                dirty_share: float = 0.0) -> Iterator[DemoPhoto]:
     """Yield `count` rendered photos for (kind, query).
 
     kind is "trash" or "landscape". Deterministic: photo i depends only on
-    (kind, query, i, seed, size, junk_share), so asking for more photos keeps
-    the first ones identical. About `junk_share` of them are junk (DemoPhoto.junk).
+    (kind, query, i, seed, size, junk_share, dirty_share), so asking for more
+    photos keeps the first ones identical. About `junk_share` of them are junk
+    (DemoPhoto.junk); about `dirty_share` of the landscapes have litter lying
+    in them, marked only in DemoPhoto.truth (a dirty photo is otherwise the
+    same pixels as with dirty_share 0).
     """
     if kind not in PHOTO_KINDS:
         raise UserError(f"demo engine: kind must be 'trash' or 'landscape', not {kind!r}")
@@ -1141,5 +1269,7 @@ def demo_photos(kind: str, query: str, count: int, seed: int, size: int = 320, j
         raise UserError(f"demo engine: size must be 16..8192 px, not {size}")
     if not 0.0 <= junk_share <= 1.0:
         raise UserError(f"demo engine: junk_share must be in 0..1, not {junk_share}")
+    if not 0.0 <= dirty_share <= 1.0:
+        raise UserError(f"demo engine: dirty_share must be in 0..1, not {dirty_share}")
     # Checked above at call time; the photos are rendered lazily, one per next().
-    return (demo_photo(kind, query, index, seed, size, junk_share) for index in range(count))
+    return (demo_photo(kind, query, index, seed, size, junk_share, dirty_share) for index in range(count))

@@ -175,14 +175,16 @@ def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None
 # --- engines ---------------------------------------------------------------
 
 def run_demo(sink: ImageSink, kind: str, query: str, count: int, seed: int, size: int, junk_share: float,
-             photos=None) -> None:
-    """Render `count` demo photos into the sink; trash truth masks go to truth/<sha256>.png.
+             photos=None, dirty_share: float = 0.0) -> None:
+    """Render `count` demo photos into the sink; truth masks (trash objects, the
+    litter in dirty landscapes) go to truth/<sha256>.png.
 
     `photos` is deeptrash.demo.demo_photos unless given (tests pass a stand-in).
     """
     if photos is None:
         from deeptrash.demo import demo_photos as photos
-    for index, photo in enumerate(photos(kind, query, count, seed, size=size, junk_share=junk_share)):
+    for index, photo in enumerate(photos(kind, query, count, seed, size=size, junk_share=junk_share,
+                                           dirty_share=dirty_share)):
         row = sink.accept(photo.data, f"demo://{kind}/{query}/{index}", fetched_at="")  # rendered: no time
         if row["status"] == "ok" and photo.truth is not None:
             write_image(sink.out_dir / "truth" / f"{row['sha256']}.png", photo.truth)
@@ -321,7 +323,8 @@ def run_engine(sink: ImageSink, scrape: ScrapeParams, kind: str, query: str, see
     """
     engine, count = scrape.engine, scrape.per_query
     if engine == "demo":
-        run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos)
+        run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos,
+                 dirty_share=scrape.demo.dirty_share)
     elif engine == "folder":
         run_folder(sink, scrape.folder, query, count)
     elif engine == "urls":

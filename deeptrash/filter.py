@@ -3,6 +3,9 @@
 Every photo gets at most one rejection reason, the first that applies in
 ``REASONS`` order (cheap and certain checks first). The checks:
 
+- ``excluded``: a person said so: the photo's file-hash prefix is listed in
+  ``filter.landscape_exclude.<key>`` (e.g. litter the audit stage found in
+  a landscape); see :func:`resolve_exclusions`. Not decoded at all.
 - ``corrupt``: OpenCV or Pillow cannot decode the whole file (a truncated
   JPEG that OpenCV half-decodes is caught by Pillow).
 - ``too_small``, ``extreme_aspect``: our own, from the decoded size.
@@ -49,6 +52,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from deeptrash.errors import UserError
 from deeptrash.io import decode_image, encode_image
 from deeptrash.params import KindFilterParams
 from deeptrash.text import text_score
@@ -56,7 +60,7 @@ from deeptrash.text import text_score
 log = logging.getLogger(__name__)
 
 REASONS = (
-    "corrupt", "too_small", "extreme_aspect", "transparent", "grayscale", "dark", "light",
+    "excluded", "corrupt", "too_small", "extreme_aspect", "transparent", "grayscale", "dark", "light",
     "low_information", "blurry", "odd_size", "text_overlay", "duplicate", "near_duplicate",
 )
 ANALYSIS_SIDE = 512
@@ -241,13 +245,40 @@ def run_cleanvision(paths: list[str], params: KindFilterParams) -> tuple[pd.Data
 
 # --- the whole folder -----------------------------------------------------------
 
-def check_photos(files: list[Path], params: KindFilterParams) -> list[PhotoCheck]:
-    """Run every check on `files` (sorted by name); returns one PhotoCheck per file, same order."""
+def resolve_exclusions(prefixes: list[str], names: list[str], key: str) -> dict[str, str]:
+    """Map each excluded file name to the prefix that names it.
+
+    prefixes: entries of `filter.<key>` (hex digits); names: the file names of
+    the query's photos. A prefix matching no photo, or more than one, is a
+    UserError naming `key` (a typo, a photo from another query, too few digits).
+    """
+    excluded: dict[str, str] = {}
+    for prefix in prefixes:
+        matches = [name for name in names if name.startswith(prefix)]
+        if not matches:
+            raise UserError(f"params.yaml: filter.{key}: {prefix} matches no photo of this query")
+        if len(matches) > 1:
+            raise UserError(f"params.yaml: filter.{key}: {prefix} matches {len(matches)} photos "
+                            f"({', '.join(sorted(matches)[:2])}...); give more digits")
+        excluded[matches[0]] = prefix
+    return excluded
+
+
+def check_photos(files: list[Path], params: KindFilterParams, excluded: dict[str, str] | None = None) -> list[PhotoCheck]:
+    """Run every check on `files` (sorted by name); returns one PhotoCheck per file, same order.
+
+    excluded: file name -> the prefix that excludes it (:func:`resolve_exclusions`);
+    those photos are rejected as ``excluded`` without being read.
+    """
     files = sorted(files, key=lambda p: p.name)
     checks = [PhotoCheck(file=p.name) for p in files]
+    excluded = excluded or {}
     with tempfile.TemporaryDirectory(prefix="deeptrash-filter-") as scratch:
         copies: dict[int, str] = {}
         for i, (path, check) in enumerate(tqdm(list(zip(files, checks)), desc="filter", unit="photo")):
+            if path.name in excluded:
+                check.reject("excluded", 1.0, f"listed as {excluded[path.name]}")
+                continue
             copy = _check_one(path, check, params)
             if copy is not None:
                 # BMP: written in under a millisecond (PNG took 25-40 ms per photo).

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from deeptrash.errors import UserError
 
@@ -32,6 +32,9 @@ class Section(BaseModel):
 class DemoParams(Section):
     size: int = Field(320, ge=64, le=2048)
     junk_share: float = Field(0.2, ge=0.0, le=0.9)
+    # Share of landscapes with litter already lying in them (truth/<sha256>.png
+    # marks it); the audit stage should rank exactly these first.
+    dirty_share: float = Field(0.15, ge=0.0, le=1.0)
 
 
 class ScrapeParams(Section):
@@ -91,9 +94,38 @@ class KindFilterParams(Section):
     odd_size_iqr_factor: float = Field(3.0, ge=0)
 
 
+HASH_PREFIX = re.compile(r"^[0-9a-f]{6,64}$")
+
+
+def _hash_prefix(value):
+    """One exclusion entry: the start of a photo's file name (its SHA-256), as text."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        # Hydra (dvc exp run -S) and YAML read 12345678 or 1e5 as numbers.
+        raise ValueError(f"{value!r} is not text: quote the hash prefix (e.g. '{value}') or give more of its digits")
+    if not HASH_PREFIX.match(value):
+        raise ValueError(f"{value!r} is not a file-hash prefix (6 to 64 lower-case hex digits)")
+    return value
+
+
+HashPrefix = Annotated[str, BeforeValidator(_hash_prefix)]
+
+
 class FilterParams(Section):
     trash: KindFilterParams = KindFilterParams(transparency="keep")
     landscape: KindFilterParams = KindFilterParams(min_width=160, min_height=120)
+    # Landscape photos to drop (reason `excluded`), per query key: file-hash
+    # prefixes, e.g. of photos the audit stage found litter in. One list per
+    # landscape query, so DVC re-runs only the filter of the query whose list changed.
+    landscape_exclude: dict[str, list[HashPrefix]] = Field(default_factory=dict)
+
+    @field_validator("landscape_exclude")
+    @classmethod
+    def _no_repeats(cls, exclude: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, prefixes in exclude.items():
+            repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
+            if repeated:
+                raise ValueError(f"{key}: {repeated[0]} is listed twice")
+        return exclude
 
 
 # --- crop -----------------------------------------------------------------
@@ -347,6 +379,19 @@ class EvaluateParams(Section):
     overlays: int = Field(4, ge=0, le=100)
 
 
+# --- audit ----------------------------------------------------------------
+
+class AuditParams(Section):
+    """The audit stage: the trained model over every kept landscape (deeptrash/audit.py)."""
+
+    tile_size: int = Field(128, ge=32, le=4096)      # tile side in photo pixels
+    tile_overlap: float = Field(0.25, ge=0, lt=1)
+    threshold: float = Field(0.5, gt=0, lt=1)        # pixel probability counted as trash (area, pieces)
+    min_piece: float = Field(0.0002, ge=0, lt=1)     # smaller patches (share of the photo) are not pieces
+    flag_score: float = Field(0.5, gt=0, le=1)       # photos scoring at least this are flagged
+    sheet: int = Field(24, ge=0, le=200)             # most suspicious photos on plots/audit/suspects.png
+
+
 class Params(Section):
     seed: int = Field(42, ge=0, le=2**31 - 1)
     scrape: ScrapeParams
@@ -355,6 +400,7 @@ class Params(Section):
     synth: SynthParams = SynthParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    audit: AuditParams = AuditParams()
 
 
 def _one_line(error: ValidationError, source: str, section: str = "") -> str:
@@ -375,9 +421,32 @@ def validate_params(raw: dict, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping of sections at the top level")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as error:
         raise UserError(_one_line(error, source)) from None
+    check_exclusion_keys(params, source)
+    return params
+
+
+def check_exclusion_keys(params: Params, source: str = "params.yaml") -> None:
+    """`filter.landscape_exclude`, when given, has exactly one entry per landscape query.
+
+    dvc.yaml declares `filter.landscape_exclude.<key>` for each query's filter
+    stage, and DVC stops when such a key is missing; saying so here stops the
+    first stage (scrape) before it does any work. An entry for a key that is
+    not a landscape query is a typo or a leftover, and would silently exclude nothing.
+    """
+    if "landscape_exclude" not in params.filter.model_fields_set:
+        return
+    queries, exclude = params.scrape.landscape, params.filter.landscape_exclude
+    for key in exclude:
+        if key not in queries:
+            raise UserError(f"{source}: filter.landscape_exclude.{key}: not a landscape query "
+                            f"(scrape.landscape has: {', '.join(sorted(queries))})")
+    for key in queries:
+        if key not in exclude:
+            raise UserError(f"{source}: filter.landscape_exclude: no entry for landscape query {key!r}; "
+                            f"add one (dvc exp run -S '+filter.landscape_exclude.{key}=[]')")
 
 
 def _read_yaml(path: Path):

@@ -1,6 +1,7 @@
 """Stage filter_KIND@KEY: keep the usable photos of one query.
 
 Reads  data/raw/KIND/KEY/            photos named <sha256>.<ext> (subfolders such as truth/ are ignored)
+       params.yaml filter.KIND, and for landscapes filter.landscape_exclude.KEY (photos to drop)
 Writes data/clean/KIND/KEY/          kept photos (byte for byte, same names), kept.csv, rejects.csv
        metrics/filter/KIND/KEY.json  input, kept, rejected and a count for every reason
        plots/filter/KIND/KEY.png     contact sheet of the rejected photos, grouped by reason
@@ -17,7 +18,7 @@ import numpy as np
 
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
-from deeptrash.filter import REASONS, check_photos, counts, tables
+from deeptrash.filter import REASONS, check_photos, counts, resolve_exclusions, tables
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_image, require_dir, staged_dir, write_image
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
@@ -45,8 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m stages.filter",
         description="Check the photos in data/raw/KIND/KEY/ (corrupt, size, aspect, transparency, grayscale, "
-                    "dark, light, low information, blur, odd size, text overlays, duplicates) and copy the "
-                    "usable ones to data/clean/KIND/KEY/. Limits: params.yaml filter.KIND.")
+                    "dark, light, low information, blur, odd size, text overlays, duplicates; landscapes listed in "
+                    "filter.landscape_exclude.KEY) and copy the usable ones to data/clean/KIND/KEY/. "
+                    "Limits: params.yaml filter.KIND.")
     parser.add_argument("kind", choices=["trash", "landscape"], help="which kind of photo")
     parser.add_argument("key", help="query key from params.yaml (scrape.trash or scrape.landscape)")
     add_params_argument(parser)
@@ -63,8 +65,13 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         log.warning("%s/%s: no photos in %s", args.kind, args.key, source)
 
+    excluded = {}
+    if args.kind == "landscape":
+        prefixes = params.filter.landscape_exclude.get(args.key, [])
+        excluded = resolve_exclusions(prefixes, [f.name for f in files], f"landscape_exclude.{args.key}")
+
     started = time.perf_counter()
-    checks = check_photos(files, kind_params)
+    checks = check_photos(files, kind_params, excluded)
     kept, rejects = tables(checks)
     with staged_dir(Path("data/clean") / args.kind / args.key) as out:
         for name in kept["file"]:

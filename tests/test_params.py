@@ -118,7 +118,7 @@ def _keys(tree: dict, prefix: str = "") -> set[str]:
     out = set()
     for key, value in tree.items():
         out.add(prefix + key)
-        if isinstance(value, dict) and key not in ("trash", "landscape", "filters"):
+        if isinstance(value, dict) and key not in ("trash", "landscape", "filters", "landscape_exclude"):
             out |= _keys(value, f"{prefix}{key}.")
     return out
 

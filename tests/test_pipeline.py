@@ -31,31 +31,35 @@ TINY = {
         "trash": {"bottle": "plastic bottle", "can": "crushed soda can"},
         "landscape": {"beach": "sandy beach", "park": "park lawn"},
     },
+    "filter": {"landscape_exclude": {"beach": [], "park": []}},
     "synth": {"size": 64, "train": 48, "val": 16},
     "train": {"epochs": 1, "batch_size": 8},
     "evaluate": {"overlays": 2},
 }
 
-EVERYTHING_AFTER_CROP = {"synthesize", "train", "evaluate"}
+EVERYTHING_AFTER_CROP = {"synthesize", "train", "evaluate", "audit"}
 
 
 def merge(base: dict, update: dict) -> dict:
     """Recursively merge `update` into a copy of `base`; mappings of queries are replaced."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("trash", "landscape"):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("trash", "landscape", "landscape_exclude"):
             out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
 
 
-def run(args: list[str], cwd: Path, timeout: int = 900) -> str:
+def run(args: list[str], cwd: Path, timeout: int = 900, expect_ok: bool = True) -> str:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("PYTHONPATH", None)
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
+    if expect_ok:
+        assert result.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
+    else:
+        assert result.returncode != 0, f"{' '.join(args)} should have failed:\n{output[-4000:]}"
     return output
 
 
@@ -161,3 +165,26 @@ def test_plots_render(project):
     page = (project / "dvc_plots" / "index.html").read_text()
     assert "dvclive/plots/metrics" in page
     assert ".png" in page
+
+
+def test_audit_runs_after_train(project):
+    edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', run([DVC, "dag", "--dot"], project)))
+    assert ("train", "audit") in edges
+    table = (project / "data" / "audit" / "landscapes.csv").read_text().splitlines()
+    assert table[0].startswith("file,query,prefix,score") and len(table) > 4
+    assert json.loads((project / "metrics" / "audit.json").read_text())["photos"] == len(table) - 1
+    assert (project / "plots" / "audit" / "suspects.png").stat().st_size > 1000
+
+
+def test_excluding_a_landscape_reruns_only_its_filter_and_downstream(project):
+    import pandas as pd
+
+    table = pd.read_csv(project / "data" / "audit" / "landscapes.csv", dtype={"prefix": str})
+    suspect = table[table["query"] == "beach"].iloc[0]
+    output = run([DVC, "exp", "run", "-S", f"filter.landscape_exclude.beach=[{suspect['prefix']}]"], project)
+    assert ran_stages(output) == {"filter_landscape@beach", *EVERYTHING_AFTER_CROP}
+    rejects = pd.read_csv(project / "data" / "clean" / "landscape" / "beach" / "rejects.csv")
+    assert list(rejects.loc[rejects["reason"] == "excluded", "file"]) == [suspect["file"]]
+    audited = pd.read_csv(project / "data" / "audit" / "landscapes.csv")
+    assert suspect["file"] not in set(audited["file"])
+

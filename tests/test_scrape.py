@@ -487,7 +487,7 @@ class StubPhoto:
     junk: str | None
 
 
-def stub_demo_photos(kind, query, count, seed, size=320, junk_share=0.2):
+def stub_demo_photos(kind, query, count, seed, size=320, junk_share=0.2, dirty_share=0.0):
     """Stand-in for deeptrash.demo.demo_photos: count photos, the last one an exact duplicate."""
     for i in range(count - 1):
         truth = np.zeros((48, 64), np.uint8)
