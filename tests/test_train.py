@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -326,7 +327,7 @@ def test_multi_worker_training_writes_outputs_on_worker_zero_only(tmp_path):
         write_synth(folder / "data" / "synth", 8, 4, 32)
         write_params(folder / "params.yaml", epochs=1, batch_size=4, cache=False, early_stopping=0)
         folders.append(folder)
-    workers = []
+    workers, logs = [], []
     for index, folder in enumerate(folders):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
@@ -334,16 +335,26 @@ def test_multi_worker_training_writes_outputs_on_worker_zero_only(tmp_path):
                "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "DEEPTRASH_LOG": "WARNING",
                "TMPDIR": str(folder.with_name(f"tmp{index}"))}
         folder.with_name(f"tmp{index}").mkdir()
-        workers.append(subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=folder, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        logs.append(tmp_path / f"worker{index}.log")
+        with open(logs[-1], "w") as log:
+            workers.append(subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=folder, env=env,
+                                            stdout=log, stderr=subprocess.STDOUT))
+    # About 2 min of CPU in all; a busy machine may stretch that many times over, so wait as long as
+    # pytest's own timeout allows, but stop at once when a worker fails (its peer would wait forever).
+    deadline = time.monotonic() + 840
     try:
-        outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+        while any(worker.poll() is None for worker in workers):
+            if any(worker.returncode not in (None, 0) for worker in workers):
+                break
+            assert time.monotonic() < deadline, "the two workers did not finish in 14 minutes"
+            time.sleep(0.5)
     finally:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
-    for worker, output in zip(workers, outputs):
-        assert worker.returncode == 0, output[-3000:]
+                worker.wait()
+    for worker, log in zip(workers, logs):
+        assert worker.returncode == 0, log.read_text()[-3000:]
 
     chief, other = folders
     metrics = json.loads((chief / "metrics" / "train.json").read_text())
