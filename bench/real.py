@@ -24,6 +24,7 @@ import argparse
 import copy
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def run(command: list[str], cwd: Path, log: Path) -> None:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
         done = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     if done.returncode:
         raise SystemExit(f"failed: {' '.join(command)} (see {log})")
 
