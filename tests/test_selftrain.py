@@ -55,10 +55,10 @@ def write_scenes(folder, n: int, size: int = 96) -> None:
 def test_stage_fine_tunes_on_pseudo_labelled_scenes(tmp_path):
     from stages.train import main
 
-    write_synth(tmp_path / "data" / "synth", 32, 8, 64)
-    write_scenes(tmp_path / "scenes", 4)
-    write_params(tmp_path / "params.yaml", epochs=4, batch_size=8, learning_rate=0.005, early_stopping=0,
-                 selftrain={"scenes": "scenes", "epochs": 1, "tile_size": 64, "confident": 0.6, "background": 0.4})
+    write_synth(tmp_path / "data" / "synth", 16, 4, 32)
+    write_scenes(tmp_path / "scenes", 4, size=64)
+    write_params(tmp_path / "params.yaml", epochs=2, batch_size=8, learning_rate=0.005, early_stopping=0,
+                 selftrain={"scenes": "scenes", "epochs": 1, "tile_size": 32, "confident": 0.6, "background": 0.4})
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
