@@ -18,6 +18,7 @@ from deeptrash.errors import UserError
 from deeptrash.filter import check_photos, resolve_exclusions
 from deeptrash.io import decode_image, list_images
 from deeptrash.params import KindFilterParams, ScrapeParams, validate_params
+from tests.test_predict import save_red_model
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE_SIZE = 32
@@ -217,16 +218,7 @@ def test_audit_table_ranks_flags_and_suggests_exclusions():
 @pytest.fixture(scope="module")
 def red_model(tmp_path_factory) -> Path:
     """A 'segmenter' that sees red things as trash (1x1 convolution, sigmoid)."""
-    import keras
-
-    inputs = keras.Input((None, None, 3))
-    layer = keras.layers.Conv2D(1, 1, activation="sigmoid")
-    model = keras.Model(inputs, layer(inputs))
-    layer.set_weights([np.array([0.1, -0.1, -0.1], np.float32).reshape(1, 1, 3, 1), np.array([-5.0], np.float32)])
-    folder = tmp_path_factory.mktemp("models")
-    model.save(folder / "segmenter.keras")
-    (folder / "meta.json").write_text(json.dumps({"image_size": IMAGE_SIZE}))
-    return folder / "segmenter.keras"
+    return save_red_model(tmp_path_factory.mktemp("models"), IMAGE_SIZE)
 
 
 def test_audit_stage_ranks_the_photo_with_litter_first(tmp_path, monkeypatch, red_model):

@@ -23,18 +23,22 @@ REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
 RED = (0, 0, 230)      # BGR
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+def save_red_model(folder: Path, image_size: int) -> Path:
+    """A 'segmenter' that sees red things as trash (1x1 convolution, sigmoid), saved with its meta.json."""
     import keras
 
     inputs = keras.Input((None, None, 3))
     layer = keras.layers.Conv2D(1, 1, activation="sigmoid")
     model = keras.Model(inputs, layer(inputs))
     layer.set_weights([np.array([0.1, -0.1, -0.1], np.float32).reshape(1, 1, 3, 1), np.array([-5.0], np.float32)])
-    folder = tmp_path_factory.mktemp("models")
     model.save(folder / "segmenter.keras")
-    (folder / "meta.json").write_text(json.dumps({"image_size": IMAGE_SIZE}))
+    (folder / "meta.json").write_text(json.dumps({"image_size": image_size}))
     return folder / "segmenter.keras"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return save_red_model(tmp_path_factory.mktemp("models"), IMAGE_SIZE)
 
 
 @pytest.fixture(scope="module")
