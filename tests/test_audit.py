@@ -275,20 +275,9 @@ def test_dvc_reruns_only_the_filter_of_the_query_whose_exclusions_changed(tmp_pa
     """Scrape and filter two landscape queries with DVC (no training: seconds), then
     exclude a photo of one: DVC re-runs that query's filter and nothing else. (The
     stages downstream, synthesize to audit, re-run too: tests/test_pipeline.py.)"""
-    from tests.test_pipeline import COPIED, DVC, TINY, merge, ran_stages, run
+    from tests.test_pipeline import DVC, copy_project, ran_stages, run
 
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, tmp_path / name)
-    params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (["git", "init", "-q"], ["git", "config", "user.email", "ci@example.com"],
-                 ["git", "config", "user.name", "CI"], ["git", "add", "-A"], ["git", "commit", "-qm", "code"]):
-        run(args, tmp_path)
+    copy_project(tmp_path)
     filters = ["filter_landscape@beach", "filter_landscape@park"]
     first = run([DVC, "repro", *filters], tmp_path)
     assert ran_stages(first) == {"scrape_landscape@beach", "scrape_landscape@park", *filters}

@@ -74,10 +74,9 @@ def file_hashes(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A fresh git+DVC repository holding the code and tiny params, after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("pipeline")
+def copy_project(root: Path) -> Path:
+    """The code and tiny params in `root`, as a git repository with the code committed
+    (as in a clone: dvclive needs a HEAD)."""
     for name in COPIED:
         source = REPO / name
         if source.is_dir():
@@ -90,9 +89,15 @@ def project(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], root)
     run(["git", "config", "user.email", "ci@example.com"], root)
     run(["git", "config", "user.name", "CI"], root)
-    # As in a clone: the code is committed before the first run (dvclive needs a HEAD).
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "code"], root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A fresh git+DVC repository holding the code and tiny params, after one `dvc repro`."""
+    root = copy_project(tmp_path_factory.mktemp("pipeline"))
     output = run([DVC, "repro"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline"], root)
