@@ -348,10 +348,16 @@ def _local_mean(image: np.ndarray, cx: float, cy: float, radius: float) -> np.nd
     return image[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0).astype(np.float32)
 
 
-def _object_extras(rng: np.random.Generator, params: SynthParams, cy: float, long_side: float, record: dict) -> dict:
+# Per-object steps when none is drawn (or no generator is given).
+NO_EXTRAS = {"squash": 1.0, "shadow": None, "harmonize": 0.0, "poisson": 0.0, "grass": 0}
+
+
+def _object_extras(rng: np.random.Generator | None, params: SynthParams, cy: float, long_side: float, record: dict) -> dict:
     """Draw the per-object steps that came after the first recipe (own generator, see STEP_IDS):
     ground-plane slant, contact shadow, colour harmonisation, Poisson-like blend, grass blades."""
-    extras: dict = {"squash": 1.0, "shadow": None, "harmonize": 0.0, "poisson": 0.0, "grass": 0}
+    extras = dict(NO_EXTRAS)
+    if rng is None:
+        return extras
     if _draw(rng, params.slant):
         squash = float(rng.uniform(*params.slant.squash))
         if params.objects.perspective_scaling:
@@ -424,9 +430,7 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
             record["gradient"] = round(strength, 3)
         shaded = augment.shade_object(level, matrix, gain0, gain1, grad_angle)
         sigma = float(rng.uniform(*params.feather.sigma)) if _draw(rng, params.feather) else 0.0
-        extras = (_object_extras(extras_rng, params, cy_px, long_side, record)
-                  if extras_rng is not None else {"squash": 1.0, "shadow": None, "harmonize": 0.0,
-                                                  "poisson": 0.0, "grass": 0})
+        extras = _object_extras(extras_rng, params, cy_px, long_side, record)
         if extras["harmonize"]:
             target = _local_mean(image, cx, cy_px, long_side)
             shaded = augment.harmonize(shaded, target, extras["harmonize"])
