@@ -39,6 +39,7 @@ from pathlib import Path
 import keras
 import keras_cv
 import tensorflow as tf
+from keras_cv.src.layers.spatial_pyramid import SpatialPyramidPooling
 
 from deeptrash.errors import UserError
 
@@ -93,13 +94,37 @@ BACKBONES: dict[str, tuple[type, dict]] = {
         min_depth=8,
         activation="swish",
     )),
+    "efficientnet_lite0": (keras_cv.models.EfficientNetLiteBackbone, dict(
+        width_coefficient=1.0,
+        depth_coefficient=1.0,
+        stackwise_kernel_sizes=[3, 3, 5, 3, 5, 5, 3],
+        stackwise_num_repeats=[1, 2, 2, 3, 3, 4, 1],
+        stackwise_input_filters=[32, 16, 24, 40, 80, 112, 192],
+        stackwise_output_filters=[16, 24, 40, 80, 112, 192, 320],
+        stackwise_expansion_ratios=[1, 6, 6, 6, 6, 6, 6],
+        stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
+        activation="relu6",
+    )),
 }
+# Backbones with ImageNet weights that need no network (deeptrash/pretrained.py).
+PRETRAINED = {"efficientnet_lite0_imagenet": "efficientnet_lite0"}
 
 # Channels of the head's 3x3 conv at 1/4 resolution (keras-cv's own head: a 1x1
 # conv with 256, then upsamples all 256 channels). 64 channels and upsampling
 # the 1-channel logits instead keep the head cheap next to MobileNetV3 on a CPU
 # (3x3x128 measured ~25 % slower per step at 96 px, noisy shared CPU).
 HEAD_FILTERS = 64
+# Dilation rates of the ASPP's three 3x3 convs. keras-cv's 6/12/18 suit the
+# 33x33 P5 maps of 513 px photos; our P5 maps are 3x3 to 8x8 (96-256 px), where
+# such taps land in the padding, so each conv is a 1x1 in disguise, and
+# TensorFlow's CPU dilated conv (space-to-batch over 18x18 padded blocks) made
+# the whole training step ~6x slower (bench/train.py: 2.41 -> 0.42 s a step of
+# 16 at 96 px, MobileNetV3-Small). 1/2/3 look at neighbouring cells instead.
+ASPP_RATES = (1, 2, 3)
+# The P5 feature for backbones whose last layer only serves ImageNet
+# classification: EfficientNet-Lite's 1280-channel top conv quadruples the
+# ASPP's input for nothing; its last block's 320 channels go in instead.
+P5_LAYERS = {"efficientnet_lite0": "block7a_project_bn", "efficientnet_lite0_imagenet": "block7a_project_bn"}
 # Start the sigmoid near the share of litter pixels (~10 %) instead of 50 %,
 # so the first steps do not spend themselves unlearning "everything is litter".
 LOGIT_PRIOR = -2.2
@@ -177,15 +202,22 @@ class SigmoidDeepLabV3Plus(keras_cv.models.DeepLabV3Plus):
     """
 
     def __init__(self, backbone, num_classes: int = 1, bn_momentum: float = 0.9,
-                 segmentation_head=None, **kwargs):
+                 segmentation_head=None, spatial_pyramid_pooling=None, p5_layer: str | None = None,
+                 **kwargs):
         if num_classes != 1:
             raise ValueError("SigmoidDeepLabV3Plus predicts one class (litter); num_classes must be 1")
+        if p5_layer:
+            # Read before the parent builds its feature extractor (and again after reloading).
+            backbone.pyramid_level_inputs = {**backbone.pyramid_level_inputs, "P5": p5_layer}
         super().__init__(
             backbone=backbone,
             num_classes=1,
             segmentation_head=segmentation_head if segmentation_head is not None else sigmoid_head(),
+            spatial_pyramid_pooling=(spatial_pyramid_pooling if spatial_pyramid_pooling is not None
+                                     else SpatialPyramidPooling(dilation_rates=list(ASPP_RATES))),
             **kwargs,
         )
+        self.p5_layer = p5_layer
         self.bn_momentum = float(bn_momentum)
         set_bn_momentum(self, self.bn_momentum)
         # The encoder's x8 UpSampling2D is created inside DeepLabV3Plus; give
@@ -196,7 +228,7 @@ class SigmoidDeepLabV3Plus(keras_cv.models.DeepLabV3Plus):
         freeze_unused_backbone_layers(self)
 
     def get_config(self):
-        return {**super().get_config(), "bn_momentum": self.bn_momentum}
+        return {**super().get_config(), "bn_momentum": self.bn_momentum, "p5_layer": self.p5_layer}
 
 
 def freeze_unused_backbone_layers(model: keras_cv.models.DeepLabV3Plus) -> int:
@@ -224,9 +256,17 @@ def _upsampling2d_resize(x, height_factor, width_factor, data_format, interpolat
 # --- building -----------------------------------------------------------------
 
 def build_backbone(name: str) -> keras.Model:
-    """A randomly initialised keras-cv backbone (no network), input (None, None, 3) 0..255."""
+    """A keras-cv backbone built offline, input (None, None, 3) 0..255.
+
+    Randomly initialised, except the names in PRETRAINED, which load ImageNet
+    weights shipped in a pip package.
+    """
+    if name in PRETRAINED:
+        from deeptrash.pretrained import efficientnet_lite0_imagenet
+
+        return efficientnet_lite0_imagenet()
     if name not in BACKBONES:
-        raise UserError(f"train.backbone: {name!r} is not one of {', '.join(BACKBONES)}")
+        raise UserError(f"train.backbone: {name!r} is not one of {', '.join([*BACKBONES, *PRETRAINED])}")
     cls, arguments = BACKBONES[name]
     return cls(include_rescaling=True, input_shape=(None, None, 3), **arguments)
 
@@ -267,15 +307,22 @@ def backbone_from_preset(preset: str) -> keras.Model:
 
 
 def build_segmenter(backbone: str = "mobilenet_v3_small", *, preset: str | None = None,
-                    bn_momentum: float = 0.9) -> SigmoidDeepLabV3Plus:
+                    bn_momentum: float = 0.9, freeze_backbone: bool = False) -> SigmoidDeepLabV3Plus:
     """The segmenter: (B, H, W, 3) float32 0..255 -> (B, H, W, 1) float32 probabilities.
 
     With `preset`, the backbone (architecture and weights) comes from it and
-    `backbone` is ignored. Call inside ``strategy.scope()`` (and after setting
-    the mixed precision policy) when training.
+    `backbone` is ignored. `freeze_backbone` trains only the decoder and head
+    (the backbone's BatchNorm then keeps its statistics): for pretrained
+    backbones, whose real-photo features composites should not overwrite.
+    Call inside ``strategy.scope()`` (and after setting the mixed precision
+    policy) when training.
     """
     net = backbone_from_preset(preset) if preset else build_backbone(backbone)
-    model = SigmoidDeepLabV3Plus(backbone=net, bn_momentum=bn_momentum, name="deeptrash_segmenter")
+    model = SigmoidDeepLabV3Plus(backbone=net, bn_momentum=bn_momentum, name="deeptrash_segmenter",
+                                 p5_layer=None if preset else P5_LAYERS.get(backbone))
+    if freeze_backbone:
+        for layer in net.layers:
+            layer.trainable = False
     log.info("segmenter: DeepLabV3Plus on %s (%s), %.2f M parameters",
              type(net).__name__, preset or backbone, model.count_params() / 1e6)
     return model

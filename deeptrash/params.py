@@ -352,9 +352,11 @@ class SelftrainParams(Section):
 
 class TrainParams(Section):
     backbone: Literal[
-        "mobilenet_v3_small", "mobilenet_v3_large", "resnet18_v2", "resnet50_v2", "efficientnet_v2_b0"
+        "mobilenet_v3_small", "mobilenet_v3_large", "resnet18_v2", "resnet50_v2", "efficientnet_v2_b0",
+        "efficientnet_lite0", "efficientnet_lite0_imagenet",
     ] = "mobilenet_v3_small"
     preset: str | None = None
+    freeze_backbone: bool = False
     epochs: int = Field(12, ge=1, le=10000)
     batch_size: int = Field(16, ge=1, le=4096)
     learning_rate: float = Field(0.002, gt=0, le=1)

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
 
     with strategy.scope():
-        model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum)
+        model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum,
+                                    freeze_backbone=cfg.freeze_backbone)
         seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
     seg.fit_on_workers(model, strategy)
