@@ -1,7 +1,7 @@
 """Training speed: input-pipeline cost, and images/s per backbone and size.
 
     python bench/train.py                       # everything (slow on 2 cores: ~10+ min)
-    python bench/train.py --skip-backbones      # only the pipeline check at 96 and 128 px
+    python bench/train.py --skip-backbones      # only the pipeline and ASPP checks at 96 and 128 px
     python bench/train.py --synth data/synth    # pipeline check on the real synth output
     python bench/train.py --sizes --backbone-sizes 256   # only backbone speeds at 256 px
 
@@ -13,9 +13,11 @@
    each round's step time is the median step-to-step time (steady state).
    Target: the pipeline costs <= 10 % of the in-memory step time. The per-step
    time also gives the seconds per epoch for the default params.yaml.
-2. Images/s for each backbone at 128 and 256 px, on in-memory batches; the
+2. The ASPP's dilation rates: keras-cv's 6/12/18 (baseline) against ours
+   (deeptrash.model.ASPP_RATES), same network, in-memory batches.
+3. Images/s for each backbone at 128 and 256 px, on in-memory batches; the
    baseline is the first one listed (mobilenet_v3_small, the CPU default) at
-   the same size.
+   the same size; pretrained backbones are timed frozen.
 
 Numbers on a shared machine are noisy: read them as rough.
 """
@@ -63,8 +65,15 @@ def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
     return statistics.median(np.diff(clock.ends))
 
 
-def new_model(backbone: str, bn_momentum: float, learning_rate: float) -> keras.Model:
-    model = seg.build_segmenter(backbone, bn_momentum=bn_momentum)
+def new_model(backbone: str, bn_momentum: float, learning_rate: float, aspp_rates=None,
+              freeze_backbone: bool = False) -> keras.Model:
+    model = seg.build_segmenter(backbone, bn_momentum=bn_momentum, freeze_backbone=freeze_backbone)
+    if aspp_rates is not None:  # the same network with other dilation rates in its ASPP
+        from keras_cv.src.layers.spatial_pyramid import SpatialPyramidPooling
+
+        model = seg.SigmoidDeepLabV3Plus(
+            backbone=model.backbone, bn_momentum=bn_momentum, p5_layer=model.p5_layer,
+            spatial_pyramid_pooling=SpatialPyramidPooling(dilation_rates=list(aspp_rates)))
     return seg.compile_segmenter(model, learning_rate=learning_rate, total_steps=10_000)
 
 
@@ -88,13 +97,14 @@ def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, c
     return statistics.median(piped), statistics.median(in_memory)
 
 
-def backbone_speed(backbone: str, size: int, batch: int, steps: int) -> float:
+def backbone_speed(backbone: str, size: int, batch: int, steps: int, aspp_rates=None,
+                   freeze_backbone: bool = False) -> float:
     """Training images/s of `backbone` at `size` px on one in-memory batch."""
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
     masks = (rng.random((batch, size, size, 1)) < 0.1).astype(np.float32)
     data = tf.data.Dataset.from_tensors((images, masks))
-    model = new_model(backbone, 0.9, 1e-3)
+    model = new_model(backbone, 0.9, 1e-3, aspp_rates, freeze_backbone)
     timed_fit(model, data, 2)  # trace + warm up
     return batch / timed_fit(model, data, steps)
 
@@ -110,8 +120,12 @@ def main() -> None:
     parser.add_argument("--backbone-sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--backbone-batch", type=int, default=8)
     parser.add_argument("--backbone-steps", type=int, default=4)
-    parser.add_argument("--backbones", nargs="+", default=list(seg.BACKBONES), choices=list(seg.BACKBONES))
+    choices = [*seg.BACKBONES, *seg.PRETRAINED]
+    parser.add_argument("--backbones", nargs="+", default=choices, choices=choices,
+                        help="pretrained ones are timed with the backbone frozen (train.freeze_backbone)")
     parser.add_argument("--skip-backbones", action="store_true")
+    parser.add_argument("--aspp-sizes", type=int, nargs="*", default=[96, 128],
+                        help="sizes for the ASPP dilation check (none: skip it)")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -137,14 +151,26 @@ def main() -> None:
                       f"{params.synth.train} images, {per_epoch * cfg.epochs / 60:4.1f} min for {cfg.epochs} epochs",
                       flush=True)
 
+    if args.aspp_sizes:
+        print(f"\n2. ASPP dilation rates, {cfg.backbone}, batch {cfg.batch_size} in memory: keras-cv's "
+              f"6/12/18 (baseline) vs ours {'/'.join(map(str, seg.ASPP_RATES))}")
+    for size in args.aspp_sizes:
+        rates = {r: backbone_speed(cfg.backbone, size, cfg.batch_size, args.backbone_steps, aspp_rates=r)
+                 for r in ((6, 12, 18), seg.ASPP_RATES)}
+        (_, baseline), (_, ours) = rates.items()
+        print(f"  {size:4d} px: 6/12/18 {baseline:6.1f} images/s, ours {ours:6.1f} images/s "
+              f"({ours / baseline:4.2f}x)", flush=True)
+        keras.backend.clear_session()
+
     if args.skip_backbones:
         return
-    print(f"\n2. training images/s per backbone (batch {args.backbone_batch}, in memory; "
+    print(f"\n3. training images/s per backbone (batch {args.backbone_batch}, in memory; "
           "baseline: the first backbone listed, at the same size)")
     for size in args.backbone_sizes:
         baseline = None
         for backbone in args.backbones:
-            rate = backbone_speed(backbone, size, args.backbone_batch, args.backbone_steps)
+            rate = backbone_speed(backbone, size, args.backbone_batch, args.backbone_steps,
+                                  freeze_backbone=backbone in seg.PRETRAINED)
             baseline = baseline or rate
             print(f"  {size:4d} px {backbone:20s} {rate:7.1f} images/s  ({rate / baseline:4.2f}x baseline)",
                   flush=True)
