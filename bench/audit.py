@@ -109,7 +109,7 @@ def demo(audit_csv: Path, raw: Path, sources: Path) -> None:
 
 
 def folder(photos_dir: Path, model_path: Path, audit_csv: Path) -> None:
-    from deeptrash import audit, inference
+    from deeptrash.measure import audit, inference
     from deeptrash.params import load_params
 
     settings = load_params().audit

@@ -25,7 +25,7 @@ IoU figures are over the other (object) masks, a rejected photo scoring 0;
 "junk" counts kept cut-outs with IoU < 0.5, which teach the model wrong
 objects and so matter more than misses.
 
---versus REF also runs deeptrash/crop.py as it is at git revision REF (e.g.
+--versus REF also runs deeptrash/clean/crop.py as it is at git revision REF (e.g.
 main) on the same photos in the same run: the before/after of a change.
 
 Speed is given per wall-clock second and per CPU second of this process
@@ -47,9 +47,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash import crop  # noqa: E402
+from deeptrash.clean import crop  # noqa: E402
 from deeptrash.io import decode_image, list_images, read_image, read_mask, write_image  # noqa: E402
-from deeptrash.metrics import iou  # noqa: E402
+from deeptrash.measure.metrics import iou  # noqa: E402
 from deeptrash.params import CropParams  # noqa: E402
 from deeptrash.plots import contact_sheet  # noqa: E402
 
@@ -59,7 +59,7 @@ DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter
 
 def demo_set(per_query: int, size: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Clean demo trash photos (junk skipped): [(name, uint8 BGR, bool truth)]."""
-    from deeptrash.demo import demo_photos
+    from deeptrash.scrape.demo.photos import demo_photos
 
     photos = []
     for query in DEMO_QUERIES:
@@ -107,9 +107,9 @@ def threshold_baseline(image: np.ndarray, params) -> np.ndarray:
 
 
 def load_crop_at(revision: str):
-    """deeptrash/crop.py as it is at git `revision`, imported as a separate module (the before of a change)."""
+    """deeptrash/clean/crop.py as it is at git `revision`, imported as a separate module (the before of a change)."""
     repo = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:deeptrash/crop.py"],
+    source = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:deeptrash/clean/crop.py"],
                             capture_output=True, text=True)
     if source.returncode != 0:
         sys.exit(f"error: --versus {revision}: {source.stderr.strip().splitlines()[-1]}")
@@ -128,7 +128,7 @@ def fills_frame(truth: np.ndarray, params) -> bool:
 
 
 def run(photos, params, label: str, module=crop, verbose: bool = False) -> dict:
-    """Crop every photo with `module` (deeptrash.crop or an older copy); print and return IoU, acceptance, speed."""
+    """Crop every photo with `module` (deeptrash.clean.crop or an older copy); print and return IoU, acceptance, speed."""
     ious, candidates, cutouts, rows, junk, framed, framed_kept = [], 0, 0, [], 0, 0, 0
     started, cpu_started = time.perf_counter(), time.process_time()
     results = [module.crop_photo(image, params) for _, image, _ in photos]
@@ -214,7 +214,7 @@ def main(argv=None) -> None:
                         help="contact sheet of the --folder run (default %(default)s)")
     parser.add_argument("--demo-sheet", type=Path, help="also write a contact sheet of the demo run here")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo set")
-    parser.add_argument("--versus", metavar="REF", help="also run deeptrash/crop.py at git revision REF "
+    parser.add_argument("--versus", metavar="REF", help="also run deeptrash/clean/crop.py at git revision REF "
                         "(e.g. main) on the same photos: before vs after")
     parser.add_argument("--verbose", action="store_true", help="print every photo with a true mask")
     args = parser.parse_args(argv)

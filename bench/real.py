@@ -119,7 +119,7 @@ def prepare_sources(work: Path, params: dict, log: Path) -> None:
 
 
 def score_real(params: dict, model_dir: Path, real: Path) -> dict:
-    from deeptrash import inference, labels, metrics
+    from deeptrash.measure import inference, labels, metrics
 
     cfg = params["evaluate"]
     model = inference.load_model(model_dir / "segmenter.keras")
@@ -147,8 +147,8 @@ def finetune_full_model(params: dict, full: Path, folder: Path) -> float:
 
     import tensorflow as tf
 
-    from deeptrash import dataset as ds
-    from deeptrash import model as seg
+    from deeptrash.learn import dataset as ds
+    from deeptrash.learn import model as seg
     from deeptrash.params import validate_params
     from stages.train import finetune_on_scenes
 

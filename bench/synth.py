@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash import synth  # noqa: E402
+from deeptrash.synth import recipe as synth  # noqa: E402
 from deeptrash.params import SynthParams  # noqa: E402
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deeptrash import inference, labels, metrics
+from deeptrash.measure import inference, labels, metrics
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_mask, require_dir, staged_dir, write_image

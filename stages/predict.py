@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash import inference
+from deeptrash.measure import inference
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import IMAGE_SUFFIXES, atomic_write_csv, list_images, write_image
-from deeptrash.metrics import count_pieces
+from deeptrash.measure.metrics import count_pieces
 from deeptrash.params import EvaluateParams, load_section
 
 log = logging.getLogger("predict")

@@ -6,7 +6,7 @@ masks/NNNNNN.png (0/255), samples.csv, plus data/synth/sources.csv (every
 source photo's split and the duplicates dropped), metrics/synth.json,
 plots/synth_samples.png and logs/synth_timing.json (workers, seconds,
 composites/s, worker memory: kept out of the metrics, which then depend on the
-params alone). The recipe is deeptrash/synth.py; its knobs are `synth:` in
+params alone). The recipe is deeptrash/synth/recipe.py; its knobs are `synth:` in
 params.yaml.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 
 import pandas as pd
 
-from deeptrash import synth
+from deeptrash.synth import recipe as synth
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.io import atomic_write_csv, atomic_write_json, staged_dir, write_image
 from deeptrash.params import load_params

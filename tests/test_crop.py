@@ -1,4 +1,4 @@
-"""Tests for deeptrash.crop and stages/crop.py on small drawn product shots."""
+"""Tests for deeptrash.clean.crop and stages/crop.py on small drawn product shots."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash import crop
+from deeptrash.clean import crop
 from deeptrash.errors import UserError
 from deeptrash.io import read_image, write_image
-from deeptrash.metrics import iou
+from deeptrash.measure.metrics import iou
 from deeptrash.params import CropParams
 
 REPO = Path(__file__).resolve().parent.parent
@@ -475,7 +475,7 @@ DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter
 
 
 def test_demo_photos_are_cut_out_with_median_iou_over_0_9():
-    from deeptrash.demo import demo_photos
+    from deeptrash.scrape.demo.photos import demo_photos
     from deeptrash.io import decode_image
 
     ious, methods = [], set()

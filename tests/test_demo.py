@@ -1,12 +1,12 @@
-"""The demo engine's photo renderer (deeptrash/demo.py)."""
+"""The demo engine's photo renderer (deeptrash/scrape/demo/photos.py)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from deeptrash import demo
-from deeptrash.demo import JUNK_KINDS, DemoPhoto, demo_photos, render_landscape, render_trash
+from deeptrash.scrape.demo import photos as demo
+from deeptrash.scrape.demo.photos import JUNK_KINDS, DemoPhoto, demo_photos, render_landscape, render_trash
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image
 
@@ -225,7 +225,7 @@ def test_photos_are_identical_in_a_fresh_process_with_another_hash_seed():
 
     code = (
         "import hashlib\n"
-        "from deeptrash.demo import demo_photos\n"
+        "from deeptrash.scrape.demo.photos import demo_photos\n"
         "for kind, query in (('trash', 'soda can'), ('landscape', 'city sidewalk')):\n"
         "    for p in demo_photos(kind, query, 6, 5, 64, 0.5):\n"
         "        print(hashlib.sha256(p.data).hexdigest())\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dvc.utils.hydra import apply_overrides
 
-from deeptrash import engines
+from deeptrash.scrape import engines
 from deeptrash.errors import UserError
 from deeptrash.params import load_params
 

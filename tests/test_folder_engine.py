@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from deeptrash.engines import matching_files
+from deeptrash.scrape.engines import matching_files
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
 from stages import scrape as scrape_stage

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeptrash import labels, metrics
+from deeptrash.measure import labels, metrics
 from deeptrash.errors import UserError
 
 W, H = 64, 48

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deeptrash import inference, metrics
+from deeptrash.measure import inference, metrics
 from deeptrash.errors import UserError
 from deeptrash.io import resize
 from stages import predict
@@ -184,7 +184,7 @@ def test_output_names_stay_distinct(tmp_path):
 
 def test_the_project_segmenter_round_trips_through_inference(tmp_path):
     """The real model contract: save, load with inference.load_model, predict at any photo size."""
-    model_module = pytest.importorskip("deeptrash.model")
+    model_module = pytest.importorskip("deeptrash.learn.model")
     segmenter = model_module.build_segmenter("mobilenet_v3_small")
     segmenter.save(tmp_path / "segmenter.keras")
     (tmp_path / "meta.json").write_text(json.dumps({"image_size": 64}))

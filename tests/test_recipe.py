@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deeptrash import augment, synth
+from deeptrash.synth import augment, recipe as synth
 from tests.test_synth import ALL_OFF, make_params, red_square, sources  # noqa: F401 (fixture)
 
 NEW_STEPS_ON = dict(

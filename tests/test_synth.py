@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash import augment, synth
+from deeptrash.synth import augment, recipe as synth
 from deeptrash.errors import UserError
 from deeptrash.io import encode_image, read_mask
 from deeptrash.params import SynthParams, validate_params

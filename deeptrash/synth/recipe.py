@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from deeptrash import augment
+from deeptrash.synth import augment
 from deeptrash.errors import UserError
 from deeptrash.io import (
     atomic_write_bytes, atomic_write_csv, decode_image, encode_image, list_images, read_file_table, require_dir,
@@ -603,7 +603,7 @@ def _pool_context():
     if sys.platform == "win32":
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["deeptrash.synth"])  # imported once, in the server
+    context.set_forkserver_preload(["deeptrash.synth.recipe"])  # imported once, in the server
     return context
 
 

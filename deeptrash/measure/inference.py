@@ -1,6 +1,6 @@
 """Running a trained segmenter on photos of any size, and drawing its answer.
 
-Model contract (deeptrash/model.py): input float32 (B, S, S, 3) RGB 0..255,
+Model contract (deeptrash/learn/model.py): input float32 (B, S, S, 3) RGB 0..255,
 output (B, S, S, 1) sigmoid probabilities, S from `models/meta.json`
 (`image_size`). Everything here only calls the model; it never looks inside.
 
@@ -87,16 +87,16 @@ def decode_photo(data: bytes, apply_orientation: bool = True) -> np.ndarray | No
 def load_model(path: str | Path):
     """Load `models/segmenter.keras` (inference only); UserError if missing or broken.
 
-    Uses deeptrash.model.load_segmenter when that module exists (it registers
+    Uses deeptrash.learn.model.load_segmenter when that module exists (it registers
     the custom layers the file needs), else keras.models.load_model.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model not found: {path} (train one first: dvc repro train)")
     try:
-        model_module = importlib.import_module("deeptrash.model")
+        model_module = importlib.import_module("deeptrash.learn.model")
     except ModuleNotFoundError as error:
-        if error.name != "deeptrash.model":
+        if error.name != "deeptrash.learn.model":
             raise
         model_module = None
     try:
@@ -374,7 +374,7 @@ def evaluate_photos(
     """
     from tqdm import tqdm
 
-    from deeptrash import metrics
+    from deeptrash.measure import metrics
 
     rows: list[dict] = []
     sweep = np.zeros((len(metrics.DEFAULT_THRESHOLDS), 4), np.int64)

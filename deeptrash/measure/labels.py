@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.inference import decode_photo
+from deeptrash.measure.inference import decode_photo
 from deeptrash.io import list_images, read_mask
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash import inference
+from deeptrash.measure import inference
 from deeptrash.io import shrink_to
-from deeptrash.metrics import Extremes, count_pieces
+from deeptrash.measure.metrics import Extremes, count_pieces
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ Every photo gets at most one rejection reason, the first that applies in
   score works at 64 px and adds a histogram-spread term that *rises* when a
   small photo is blurred (checked: sigma 2 -> 0.47, sigma 10 -> 0.60), so it
   cannot separate blurred from sharp here.
-- ``text_overlay``: deeptrash.text.text_score above ``max_text_score``.
+- ``text_overlay``: deeptrash.clean.text.text_score above ``max_text_score``.
 - Duplicates: cleanvision's exact sets (pixel md5); near duplicates are
   perceptual hashes (imagehash, as cleanvision uses) within
   ``near_duplicate_distance`` bits (:func:`near_duplicate_sets`).
@@ -55,7 +55,7 @@ from tqdm import tqdm
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image, encode_image
 from deeptrash.params import KindFilterParams
-from deeptrash.text import text_score
+from deeptrash.clean.text import text_score
 
 log = logging.getLogger(__name__)
 
