@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from deeptrash.measure import audit
-from deeptrash.scrape.demo.photos import demo_photos, is_dirty, render_landscape, render_landscape_scene
+from deeptrash.scrape.demo.landscape import is_dirty, render_landscape, render_landscape_scene
+from deeptrash.scrape.demo.photos import demo_photos
 from stages.scrape import scrape_query
 from deeptrash.errors import UserError
 from deeptrash.clean.filter import check_photos, resolve_exclusions
