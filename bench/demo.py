@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deeptrash.scrape.demo.photos import demo_photos  # noqa: E402
 from deeptrash.io import encode_image  # noqa: E402
+from deeptrash.scrape.demo.photos import demo_photos  # noqa: E402
 
 QUERIES = {
     "trash": ["plastic bottle litter", "crushed soda can", "plastic bag litter", "candy wrapper litter",

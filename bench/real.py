@@ -119,10 +119,12 @@ def prepare_sources(work: Path, params: dict, log: Path) -> None:
 
 
 def score_real(params: dict, model_dir: Path, real: Path) -> dict:
-    from deeptrash.measure import inference, labels, metrics
+    from deeptrash.learn import inference
+    from deeptrash.learn.model import load_segmenter
+    from deeptrash.measure import labels, metrics
 
     cfg = params["evaluate"]
-    model = inference.load_model(model_dir / "segmenter.keras")
+    model = load_segmenter(model_dir / "segmenter.keras")
     size = inference.model_image_size(model_dir / "segmenter.keras", model)
     labelled = labels.load_real(str(real))
     rows, sweep, _ = inference.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],

@@ -32,8 +32,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash.synth import pool, recipe, sources as synth_sources  # noqa: E402
 from deeptrash.params import SynthParams  # noqa: E402
+from deeptrash.synth import pool, recipe, sources as synth_sources  # noqa: E402
 
 
 def make_sources(root: Path, landscapes: int = 24, cutouts: int = 36, seed: int = 0) -> tuple[Path, Path]:

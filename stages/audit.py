@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from deeptrash.measure import audit, inference
 from deeptrash.cli import run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, atomic_write_text, require_dir, staged_dir, write_image
+from deeptrash.learn import inference
+from deeptrash.learn.model import load_segmenter
+from deeptrash.measure import audit
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     settings = params.audit
     photos = landscape_photos(args.clean, sorted(params.scrape.landscape))
-    model = inference.load_model(args.model)
+    model = load_segmenter(args.model)
     image_size = inference.model_image_size(args.model, model)
 
     started = time.perf_counter()

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash.scrape import engines
 from deeptrash.cli import add_params_argument, run_stage
-from deeptrash.scrape.download import ImageSink
 from deeptrash.io import staged_dir
 from deeptrash.params import ScrapeParams, load_params
+from deeptrash.scrape import engines
+from deeptrash.scrape.download import ImageSink
 
 log = logging.getLogger("scrape")
 

@@ -16,11 +16,11 @@ import logging
 
 import pandas as pd
 
-from deeptrash.synth import pool, sources as synth_sources
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.io import atomic_write_csv, atomic_write_json, staged_dir, write_image
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
+from deeptrash.synth import pool, sources as synth_sources
 
 log = logging.getLogger("synthesize")
 

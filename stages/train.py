@@ -84,9 +84,9 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     """Self-training (deeptrash/learn/selftrain.py): pseudo-label train.selftrain.scenes with the
     model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
     and the synthetic val IoU after it (the real test is evaluate.real)."""
+    from deeptrash.io import list_images
     from deeptrash.learn import model as seg
     from deeptrash.learn import selftrain as st
-    from deeptrash.io import list_images
 
     settings = cfg.selftrain
     folder = require_dir(settings.scenes, "train.selftrain.scenes")

@@ -475,8 +475,8 @@ DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter
 
 
 def test_demo_photos_are_cut_out_with_median_iou_over_0_9():
-    from deeptrash.scrape.demo.photos import demo_photos
     from deeptrash.io import decode_image
+    from deeptrash.scrape.demo.photos import demo_photos
 
     ious, methods = [], set()
     for query in DEMO_QUERIES:

@@ -5,13 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
+from deeptrash.errors import UserError
+from deeptrash.io import decode_image
 from deeptrash.scrape.demo import draw, landscape, trash
 from deeptrash.scrape.demo.junk import JUNK_KINDS
 from deeptrash.scrape.demo.landscape import render_landscape
 from deeptrash.scrape.demo.photos import DemoPhoto, demo_photos
 from deeptrash.scrape.demo.trash import render_trash
-from deeptrash.errors import UserError
-from deeptrash.io import decode_image
 
 SIZE = 128
 

@@ -31,10 +31,10 @@ import requests
 import yaml
 from PIL import Image
 
-from deeptrash.scrape import engines
-from deeptrash.scrape.download import ImageSink, fetch_into_sink
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
+from deeptrash.scrape import engines
+from deeptrash.scrape.download import ImageSink, fetch_into_sink
 from stages.scrape import scrape_query
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash.synth import augment, pool, recipe, sources as synth_sources
 from deeptrash.errors import UserError
 from deeptrash.io import encode_image, read_mask
 from deeptrash.params import SynthParams, validate_params
+from deeptrash.synth import augment, pool, recipe, sources as synth_sources
 from stages import synthesize as stage
 
 SIZE = 64

@@ -52,10 +52,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from deeptrash.clean.text import text_score
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image, encode_image
 from deeptrash.params import KindFilterParams
-from deeptrash.clean.text import text_score
 
 log = logging.getLogger(__name__)
 

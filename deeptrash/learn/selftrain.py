@@ -9,15 +9,15 @@ the composites teaches the model what real ground, leaves and paving look
 like, which composites only approximate.
 
 Tiles are cut exactly as tile-mode inference cuts them
-(:func:`deeptrash.measure.inference.tile_origins`), at the model's input size.
+(:func:`deeptrash.learn.inference.tile_origins`), at the model's input size.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from deeptrash.measure.inference import tile_origins, to_model_input
 from deeptrash.io import resize
+from deeptrash.learn.inference import tile_origins, to_model_input
 from deeptrash.learn.losses import IGNORE
 
 
@@ -67,7 +67,8 @@ def label_scenes(model, photos: list, image_size: int, settings, batch_size: int
     """Pseudo-labelled tiles of every readable scene photo (paths), and counts for the metrics."""
     from tqdm import tqdm
 
-    from deeptrash.measure.inference import predict_probabilities, read_photo
+    from deeptrash.learn.inference import predict_probabilities
+    from deeptrash.photos import read_photo
 
     images, targets, used = [], [], 0
     for path in tqdm(photos, desc="pseudo-label", unit="photo", disable=None):

@@ -23,10 +23,10 @@ import threading
 from pathlib import Path
 
 
-from deeptrash.scrape.download import ImageSink, SafeImageDownloader, retrying_adapter
 from deeptrash.errors import UserError
 from deeptrash.io import write_image
 from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
+from deeptrash.scrape.download import ImageSink, SafeImageDownloader, retrying_adapter
 
 log = logging.getLogger(__name__)
 
