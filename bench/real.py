@@ -121,13 +121,13 @@ def prepare_sources(work: Path, params: dict, log: Path) -> None:
 def score_real(params: dict, model_dir: Path, real: Path) -> dict:
     from deeptrash.learn import inference
     from deeptrash.learn.model import load_segmenter
-    from deeptrash.measure import labels, metrics
+    from deeptrash.measure import evaluation, labels, metrics
 
     cfg = params["evaluate"]
     model = load_segmenter(model_dir / "segmenter.keras")
     size = inference.model_image_size(model_dir / "segmenter.keras", model)
     labelled = labels.load_real(str(real))
-    rows, sweep, _ = inference.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],
+    rows, sweep, _ = evaluation.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],
                                                mode=cfg["mode"], tile_size=cfg["tile_size"],
                                                overlap=cfg["tile_overlap"], keep=0, total=len(labelled), desc="real")
     best = max(metrics.sweep_scores(sweep), key=lambda row: row["iou"])

@@ -32,7 +32,7 @@ from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_mask, require_dir, staged_dir, write_image
 from deeptrash.learn import inference
 from deeptrash.learn.model import load_segmenter
-from deeptrash.measure import labels, metrics
+from deeptrash.measure import evaluation, labels, metrics
 from deeptrash.params import load_params
 from deeptrash.photos import read_photo
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     per_image, sweep_table = [], pd.DataFrame({"threshold": metrics.DEFAULT_THRESHOLDS})
     with staged_dir("plots/evaluate") as plots:
         for label, photos, total, mode in sets:
-            rows, sweep, extremes = inference.evaluate_photos(
+            rows, sweep, extremes = evaluation.evaluate_photos(
                 model, photos, image_size, threshold=params.threshold, mode=mode,
                 tile_size=params.tile_size, overlap=params.tile_overlap, batch_size=args.batch_size,
                 keep=params.overlays, total=total, desc=label,
