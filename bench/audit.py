@@ -109,14 +109,16 @@ def demo(audit_csv: Path, raw: Path, sources: Path) -> None:
 
 
 def folder(photos_dir: Path, model_path: Path, audit_csv: Path) -> None:
-    from deeptrash import audit, inference
+    from deeptrash.learn import inference
+    from deeptrash.learn.model import load_segmenter
+    from deeptrash.measure import audit
     from deeptrash.params import load_params
 
     settings = load_params().audit
     photos = list_images(photos_dir)
     if not photos:
         sys.exit(f"{photos_dir}: no photos")
-    model = inference.load_model(model_path)
+    model = load_segmenter(model_path)
     image_size = inference.model_image_size(model_path, model)
     started = time.perf_counter()
     rows, top = audit.score_photos(model, image_size, [(photos_dir.name, p) for p in photos], settings, keep=5)

@@ -25,7 +25,7 @@ IoU figures are over the other (object) masks, a rejected photo scoring 0;
 "junk" counts kept cut-outs with IoU < 0.5, which teach the model wrong
 objects and so matter more than misses.
 
---versus REF also runs deeptrash/crop.py as it is at git revision REF (e.g.
+--versus REF also runs the crop code (deeptrash/clean/crop.py, cutout.py) as it is at git revision REF (e.g.
 main) on the same photos in the same run: the before/after of a change.
 
 Speed is given per wall-clock second and per CPU second of this process
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash import crop  # noqa: E402
+from deeptrash.clean import crop, cutout  # noqa: E402
 from deeptrash.io import decode_image, list_images, read_image, read_mask, write_image  # noqa: E402
-from deeptrash.metrics import iou  # noqa: E402
+from deeptrash.measure.metrics import iou  # noqa: E402
 from deeptrash.params import CropParams  # noqa: E402
 from deeptrash.plots import contact_sheet  # noqa: E402
 
@@ -59,7 +60,7 @@ DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter
 
 def demo_set(per_query: int, size: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Clean demo trash photos (junk skipped): [(name, uint8 BGR, bool truth)]."""
-    from deeptrash.demo import demo_photos
+    from deeptrash.scrape.demo.photos import demo_photos
 
     photos = []
     for query in DEMO_QUERIES:
@@ -86,40 +87,59 @@ def rect_baseline(image: np.ndarray, params) -> np.ndarray:
     h, w = bgr.shape[:2]
     box = (round(0.05 * w), round(0.05 * h), round(0.9 * w), round(0.9 * h))
     try:
-        piece, _ = crop.box_mask(bgr, box, params.work_size)
+        piece, _ = cutout.box_mask(bgr, box, params.work_size)
     except cv2.error:
         return np.zeros((h, w), bool)
-    return crop.upsample_mask(piece, (h, w))
+    return cutout.upsample_mask(piece, (h, w))
 
 
 def threshold_baseline(image: np.ndarray, params) -> np.ndarray:
     """The seed alone (border colour model thresholded), no GrabCut: how much GrabCut adds."""
     bgr = np.ascontiguousarray(image[:, :, :3])
-    scale = crop.working_scale(bgr.shape, params.work_size)
+    scale = cutout.working_scale(bgr.shape, params.work_size)
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    strip = crop.border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
-    seed = crop.seed_labels(crop.background_distance(crop.to_lab(small), strip), strip) == cv2.GC_PR_FGD
-    pieces, _ = crop.split_pieces(crop.clean_mask(seed), params.min_piece)
+    strip = cutout.border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
+    seed = cutout.seed_labels(cutout.background_distance(cutout.to_lab(small), strip), strip) == cv2.GC_PR_FGD
+    pieces, _ = cutout.split_pieces(cutout.clean_mask(seed), params.min_piece)
     mask = np.zeros(small.shape[:2], bool)
     for piece in pieces[: params.max_pieces]:
         mask |= piece
-    return crop.upsample_mask(mask, bgr.shape[:2])
+    return cutout.upsample_mask(mask, bgr.shape[:2])
 
 
-def load_crop_at(revision: str):
-    """deeptrash/crop.py as it is at git `revision`, imported as a separate module (the before of a change)."""
+def _git_show(revision: str, path: str) -> str | None:
+    """The text of `path` at git `revision`, None if it is not there."""
     repo = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:deeptrash/crop.py"],
-                            capture_output=True, text=True)
-    if source.returncode != 0:
-        sys.exit(f"error: --versus {revision}: {source.stderr.strip().splitlines()[-1]}")
-    path = Path(tempfile.mkdtemp(prefix="crop_versus_")) / "crop_before.py"
-    path.write_text(source.stdout)
-    spec = importlib.util.spec_from_file_location(f"crop_at_{revision}", path)
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:{path}"], capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def _load_source(name: str, source: str):
+    """Import `source` as a new module called `name` (a separate copy, beside the current code)."""
+    path = Path(tempfile.mkdtemp(prefix="crop_versus_")) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
+
+
+def load_crop_at(revision: str):
+    """The crop code as it is at git `revision`, imported as a separate module (the before of a change).
+
+    deeptrash/clean/crop.py with the deeptrash/clean/cutout.py of that revision
+    (not today's), or the older single file deeptrash/crop.py.
+    """
+    tag = re.sub(r"\W", "_", revision)
+    source = _git_show(revision, "deeptrash/clean/crop.py") or _git_show(revision, "deeptrash/crop.py")
+    if source is None:
+        sys.exit(f"error: --versus {revision}: no deeptrash/clean/crop.py or deeptrash/crop.py there")
+    cutout = _git_show(revision, "deeptrash/clean/cutout.py")
+    if cutout is not None:
+        _load_source(f"cutout_at_{tag}", cutout)
+        source = source.replace("from deeptrash.clean.cutout import", f"from cutout_at_{tag} import")
+    return _load_source(f"crop_at_{tag}", source)
 
 
 def fills_frame(truth: np.ndarray, params) -> bool:
@@ -128,7 +148,7 @@ def fills_frame(truth: np.ndarray, params) -> bool:
 
 
 def run(photos, params, label: str, module=crop, verbose: bool = False) -> dict:
-    """Crop every photo with `module` (deeptrash.crop or an older copy); print and return IoU, acceptance, speed."""
+    """Crop every photo with `module` (deeptrash.clean.crop or an older copy); print and return IoU, acceptance, speed."""
     ious, candidates, cutouts, rows, junk, framed, framed_kept = [], 0, 0, [], 0, 0, 0
     started, cpu_started = time.perf_counter(), time.process_time()
     results = [module.crop_photo(image, params) for _, image, _ in photos]
@@ -214,7 +234,7 @@ def main(argv=None) -> None:
                         help="contact sheet of the --folder run (default %(default)s)")
     parser.add_argument("--demo-sheet", type=Path, help="also write a contact sheet of the demo run here")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo set")
-    parser.add_argument("--versus", metavar="REF", help="also run deeptrash/crop.py at git revision REF "
+    parser.add_argument("--versus", metavar="REF", help="also run the crop code at git revision REF "
                         "(e.g. main) on the same photos: before vs after")
     parser.add_argument("--verbose", action="store_true", help="print every photo with a true mask")
     args = parser.parse_args(argv)

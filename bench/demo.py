@@ -1,4 +1,4 @@
-"""Benchmark: how fast the demo engine renders photos (deeptrash/demo.py).
+"""Benchmark: how fast the demo engine renders photos (deeptrash/scrape/demo/photos.py).
 
 Target: 40 photos of 320 px (one scrape query's default) well under 2 s on one
 core. Baseline measured in the same run: only encoding 40 ready-made 320 px
@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deeptrash.demo import demo_photos  # noqa: E402
 from deeptrash.io import encode_image  # noqa: E402
+from deeptrash.scrape.demo.photos import demo_photos  # noqa: E402
 
 QUERIES = {
     "trash": ["plastic bottle litter", "crushed soda can", "plastic bag litter", "candy wrapper litter",

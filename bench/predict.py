@@ -10,7 +10,7 @@ each round, so load from other jobs on a shared machine hits them alike;
 the fastest round is shown too, the best guess of an idle machine, and the
 process CPU time, which other jobs hardly change):
 
-- tile mode as shipped (deeptrash.inference.predict_probabilities, tile
+- tile mode as shipped (deeptrash.learn.inference.predict_probabilities, tile
   256 px, overlap 0.25, all 20 tiles in one call);
 - baseline: the previous tile mode, measured in the same run: every tile
   resized and colour-converted on its own, sent in chunks of 8 (8 + 8 + 4),
@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from deeptrash import inference  # noqa: E402
 from deeptrash.io import resize  # noqa: E402
+from deeptrash.learn import inference  # noqa: E402
+from deeptrash.learn.model import load_segmenter  # noqa: E402
 
 TILE, OVERLAP = 256, 0.25
 
@@ -122,10 +123,10 @@ def main() -> None:
     import tensorflow as tf
 
     if args.model is not None:
-        model = inference.load_model(args.model)
+        model = load_segmenter(args.model)
         source = f"trained {args.model}"
     else:
-        from deeptrash.model import build_segmenter
+        from deeptrash.learn.model import build_segmenter
 
         model = build_segmenter(args.backbone)
         source = f"untrained {args.backbone}"

@@ -119,13 +119,15 @@ def prepare_sources(work: Path, params: dict, log: Path) -> None:
 
 
 def score_real(params: dict, model_dir: Path, real: Path) -> dict:
-    from deeptrash import inference, labels, metrics
+    from deeptrash.learn import inference
+    from deeptrash.learn.model import load_segmenter
+    from deeptrash.measure import evaluation, labels, metrics
 
     cfg = params["evaluate"]
-    model = inference.load_model(model_dir / "segmenter.keras")
+    model = load_segmenter(model_dir / "segmenter.keras")
     size = inference.model_image_size(model_dir / "segmenter.keras", model)
     labelled = labels.load_real(str(real))
-    rows, sweep, _ = inference.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],
+    rows, sweep, _ = evaluation.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],
                                                mode=cfg["mode"], tile_size=cfg["tile_size"],
                                                overlap=cfg["tile_overlap"], keep=0, total=len(labelled), desc="real")
     best = max(metrics.sweep_scores(sweep), key=lambda row: row["iou"])
@@ -147,8 +149,8 @@ def finetune_full_model(params: dict, full: Path, folder: Path) -> float:
 
     import tensorflow as tf
 
-    from deeptrash import dataset as ds
-    from deeptrash import model as seg
+    from deeptrash.learn import dataset as ds
+    from deeptrash.learn import model as seg
     from deeptrash.params import validate_params
     from stages.train import finetune_on_scenes
 

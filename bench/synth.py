@@ -32,8 +32,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash import synth  # noqa: E402
 from deeptrash.params import SynthParams  # noqa: E402
+from deeptrash.synth import pool, recipe, sources as synth_sources  # noqa: E402
 
 
 def make_sources(root: Path, landscapes: int = 24, cutouts: int = 36, seed: int = 0) -> tuple[Path, Path]:
@@ -83,7 +83,7 @@ def all_steps_on(size: int, samples: int) -> SynthParams:
 def time_recipe(index, params: SynthParams, workers: int, out: Path) -> dict:
     """Run the stage's code path; composites/s overall and after start-up, start-up s, worker MB."""
     cpu = time.process_time()
-    summary = synth.synthesize(index, params, 0, out, workers=workers, preview=0)["timing"]
+    summary = pool.synthesize(index, params, 0, out, workers=workers, preview=0)["timing"]
     cpu = time.process_time() - cpu  # this process only: meaningful for workers=1
     total = params.train + params.val
     steady = (total - 1) / max(summary["seconds"] - summary["startup_seconds"], 1e-9)
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="'all cores' worker count (0 = os.cpu_count())")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of 1-worker generation and exit")
     args = parser.parse_args()
-    cores = synth.resolve_workers(args.workers)
+    cores = pool.resolve_workers(args.workers)
     with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
         tmp = Path(tmp)
         if args.landscapes and args.cutouts:
@@ -174,12 +174,12 @@ def main() -> None:
         print(f"sources: {land} and {cuts}; {os.cpu_count()} cores; all-cores runs use {cores} workers")
         if args.profile:
             params = all_steps_on(args.sizes[0], args.samples)
-            index = synth.find_sources(land, cuts, params)
-            loaded = synth.load_sources(index, params)
+            index = synth_sources.find_sources(land, cuts, params)
+            loaded = synth_sources.load_sources(index, params)
             profiler = cProfile.Profile()
             profiler.enable()
             for i in range(params.train):
-                synth.generate_sample(loaded, 0, "train", i, params)
+                recipe.generate_sample(loaded, 0, "train", i, params)
             profiler.disable()
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(18)
@@ -194,7 +194,7 @@ def main() -> None:
         for size in args.sizes:
             samples = max(50, args.samples * 256 * 256 // (size * size))
             params = all_steps_on(size, samples)
-            index = synth.find_sources(land, cuts, params)
+            index = synth_sources.find_sources(land, cuts, params)
             base = baseline(landscape_paths, cutout_paths, size, samples, tmp / f"base{size}")
             one = time_recipe(index, params, 1, tmp / f"one{size}")
             many = time_recipe(index, params, cores, tmp / f"many{size}")

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from deeptrash.clean.text import text_score  # noqa: E402
 from deeptrash.params import KindFilterParams  # noqa: E402
-from deeptrash.text import text_score  # noqa: E402
 from tests.test_text import make_set, precision_recall  # noqa: E402
 
 

@@ -38,8 +38,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from deeptrash import dataset as ds  # noqa: E402
-from deeptrash import model as seg  # noqa: E402
+from deeptrash.learn import dataset as ds  # noqa: E402
+from deeptrash.learn import model as seg  # noqa: E402
 from deeptrash.params import load_params  # noqa: E402
 
 

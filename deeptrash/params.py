@@ -44,7 +44,7 @@ class ScrapeParams(Section):
     threads: int = Field(4, ge=1, le=64)
     timeout: float = Field(10.0, gt=0, le=600)
     delay: float = Field(0.0, ge=0, le=60)
-    # Extra tries of a URL after HTTP 429/5xx or a failed connection (deeptrash.download.retrying_adapter).
+    # Extra tries of a URL after HTTP 429/5xx or a failed connection (deeptrash.scrape.download.retrying_adapter).
     retries: int = Field(2, ge=0, le=10)
     retry_backoff: float = Field(0.5, ge=0, le=60)
     max_bytes: int = Field(20_000_000, ge=1024)
@@ -68,14 +68,14 @@ class ScrapeParams(Section):
 # --- filter ---------------------------------------------------------------
 
 class KindFilterParams(Section):
-    """Quality limits for one kind of photo (see deeptrash/filter.py for each check)."""
+    """Quality limits for one kind of photo (see deeptrash/clean/filter.py for each check)."""
 
     min_width: int = Field(128, ge=1)
     min_height: int = Field(128, ge=1)
     max_aspect: float = Field(2.5, ge=1.0)
-    # RMS Laplacian at 256 px (deeptrash.filter.sharpness); lower is blurry.
+    # RMS Laplacian at 256 px (deeptrash.clean.filter.sharpness); lower is blurry.
     min_sharpness: float = Field(4.0, ge=0)
-    # deeptrash.text.text_score above this is a text overlay.
+    # deeptrash.clean.text.text_score above this is a text overlay.
     max_text_score: float = Field(0.4, ge=0, le=1)
     transparency: Literal["keep", "reject"] = "reject"
     # An alpha channel counts when at least this share of pixels is not opaque.
@@ -329,7 +329,7 @@ class SynthParams(Section):
 # --- train ----------------------------------------------------------------
 
 class SelftrainParams(Section):
-    """Fine-tuning on pseudo-labelled real scenes (deeptrash/selftrain.py); off while `scenes` is null."""
+    """Fine-tuning on pseudo-labelled real scenes (deeptrash/learn/selftrain.py); off while `scenes` is null."""
 
     scenes: str | None = None     # folder of unlabelled photos of litter where it lies
     epochs: int = Field(3, ge=1, le=1000)
@@ -384,7 +384,7 @@ class EvaluateParams(Section):
 # --- audit ----------------------------------------------------------------
 
 class AuditParams(Section):
-    """The audit stage: the trained model over every kept landscape (deeptrash/audit.py)."""
+    """The audit stage: the trained model over every kept landscape (deeptrash/measure/audit.py)."""
 
     tile_size: int = Field(128, ge=32, le=4096)      # tile side in photo pixels
     tile_overlap: float = Field(0.25, ge=0, lt=1)

@@ -4,7 +4,7 @@ Reads  models/segmenter.keras, models/meta.json   the trained segmenter
        data/clean/landscape/KEY/ (kept.csv)       every kept landscape, for each KEY in scrape.landscape
        params.yaml audit, filter.landscape_exclude
 Writes data/audit/landscapes.csv    file, query, prefix, score, area, pieces, flagged, width, height;
-                                    most suspicious first (deeptrash/audit.py says what each means)
+                                    most suspicious first (deeptrash/measure/audit.py says what each means)
        data/audit/exclude_args.txt  `dvc exp run` arguments excluding every flagged photo
                                     (`xargs dvc exp run < data/audit/exclude_args.txt`)
        metrics/audit.json           photos and flagged per query, score distribution
@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from deeptrash import audit, inference
 from deeptrash.cli import run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, atomic_write_text, require_dir, staged_dir, write_image
+from deeptrash.learn import inference
+from deeptrash.learn.model import load_segmenter
+from deeptrash.measure import audit
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     settings = params.audit
     photos = landscape_photos(args.clean, sorted(params.scrape.landscape))
-    model = inference.load_model(args.model)
+    model = load_segmenter(args.model)
     image_size = inference.model_image_size(args.model, model)
 
     started = time.perf_counter()

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deeptrash.cli import add_params_argument, run_stage
-from deeptrash.crop import (BUSY_BACKGROUND, FRAGMENTED, MAX_PIECES, OK, REJECTED, UNREADABLE, boxes_for,
+from deeptrash.clean.crop import (BUSY_BACKGROUND, FRAGMENTED, MAX_PIECES, OK, REJECTED, UNREADABLE, boxes_for,
                             crop_photo, read_boxes)
 from deeptrash.errors import UserError
 from deeptrash.io import (

@@ -27,11 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from deeptrash import inference, labels, metrics
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_mask, require_dir, staged_dir, write_image
+from deeptrash.learn import inference
+from deeptrash.learn.model import load_segmenter
+from deeptrash.measure import evaluation, labels, metrics
 from deeptrash.params import load_params
+from deeptrash.photos import read_photo
 
 log = logging.getLogger("evaluate")
 
@@ -51,7 +54,7 @@ def synthetic_photos(val_dir: Path):
 
     def iterate():
         for image_path, mask_path in pairs:
-            image, mask = inference.read_photo(image_path), read_mask(mask_path)
+            image, mask = read_photo(image_path), read_mask(mask_path)
             if image is None or mask is None or mask.shape != image.shape[:2]:
                 log.warning("%s: unreadable image or mask, or sizes differ; skipped", image_path.name)
                 continue
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params).evaluate
     real = labels.load_real(params.real) if params.real else None   # bad path fails before any work
     synthetic, n_synthetic = synthetic_photos(args.val)
-    model = inference.load_model(args.model)
+    model = load_segmenter(args.model)
     image_size = inference.model_image_size(args.model, model)
     log.info("model %s at %d px; threshold %.2f", args.model, image_size, params.threshold)
 
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     per_image, sweep_table = [], pd.DataFrame({"threshold": metrics.DEFAULT_THRESHOLDS})
     with staged_dir("plots/evaluate") as plots:
         for label, photos, total, mode in sets:
-            rows, sweep, extremes = inference.evaluate_photos(
+            rows, sweep, extremes = evaluation.evaluate_photos(
                 model, photos, image_size, threshold=params.threshold, mode=mode,
                 tile_size=params.tile_size, overlap=params.tile_overlap, batch_size=args.batch_size,
                 keep=params.overlays, total=total, desc=label,

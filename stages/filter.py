@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deeptrash.clean.filter import REASONS, check_photos, counts, resolve_exclusions, tables
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
-from deeptrash.filter import REASONS, check_photos, counts, resolve_exclusions, tables
 from deeptrash.io import atomic_write_csv, atomic_write_json, list_images, read_image, require_dir, staged_dir, write_image
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet

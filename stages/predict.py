@@ -27,11 +27,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash import inference
+from deeptrash import overlays, photos
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.errors import UserError
 from deeptrash.io import IMAGE_SUFFIXES, atomic_write_csv, list_images, write_image
-from deeptrash.metrics import count_pieces
+from deeptrash.learn import inference
+from deeptrash.learn.model import load_segmenter
+from deeptrash.measure.metrics import count_pieces
 from deeptrash.params import EvaluateParams, load_section
 
 log = logging.getLogger("predict")
@@ -116,7 +118,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
     if not photo.is_file():
         row["error"] = "not found"
         return row
-    image = inference.read_photo(photo)
+    image = photos.read_photo(photo)
     if image is None:
         row["error"] = "unreadable (not an image or corrupt)"
         return row
@@ -128,7 +130,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
     mask = probs >= args.threshold
     mask_name, overlay_name = f"{stem}_mask.png", f"{stem}_overlay.jpg"
     write_image(out / mask_name, mask.astype(np.uint8) * 255)
-    write_image(out / overlay_name, inference.overlay_mask(image, mask), quality=90)
+    write_image(out / overlay_name, overlays.overlay_mask(image, mask), quality=90)
     min_area = max(1, int(round(args.min_piece * height * width)))
     row.update(width=width, height=height, trash_fraction=float(mask.mean()),
                pieces=count_pieces(mask, min_area), mask=mask_name, overlay=overlay_name)
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     photos = collect_photos(args.photos)
     if not photos:
         raise UserError("no photos to predict (the folders given hold no images)")
-    model = inference.load_model(args.model)
+    model = load_segmenter(args.model)
     image_size = inference.model_image_size(args.model, model)
     args.out.mkdir(parents=True, exist_ok=True)
     log.info("%d photos, model %s at %d px, mode %s, threshold %.2f",

@@ -6,8 +6,8 @@ Writes images named <sha256>.<ext>, manifest.csv (one row per attempt, with its
 status) and, for demo trash, truth/<sha256>.png. The folder appears only when
 the whole query is done. The engine (demo, folder, urls, bing, google, baidu,
 flickr) and its limits come from the `scrape` section of params.yaml; the
-engines themselves are deeptrash/engines.py, the checks every download goes
-through deeptrash/download.py.
+engines themselves are deeptrash/scrape/engines.py, the checks every download goes
+through deeptrash/scrape/download.py.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash import engines
 from deeptrash.cli import add_params_argument, run_stage
-from deeptrash.download import ImageSink
 from deeptrash.io import staged_dir
 from deeptrash.params import ScrapeParams, load_params
+from deeptrash.scrape import engines
+from deeptrash.scrape.download import ImageSink
 
 log = logging.getLogger("scrape")
 

@@ -6,7 +6,7 @@ masks/NNNNNN.png (0/255), samples.csv, plus data/synth/sources.csv (every
 source photo's split and the duplicates dropped), metrics/synth.json,
 plots/synth_samples.png and logs/synth_timing.json (workers, seconds,
 composites/s, worker memory: kept out of the metrics, which then depend on the
-params alone). The recipe is deeptrash/synth.py; its knobs are `synth:` in
+params alone). The recipe is deeptrash/synth/recipe.py; its knobs are `synth:` in
 params.yaml.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ import logging
 
 import pandas as pd
 
-from deeptrash import synth
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.io import atomic_write_csv, atomic_write_json, staged_dir, write_image
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
+from deeptrash.synth import pool, sources as synth_sources
 
 log = logging.getLogger("synthesize")
 
@@ -39,16 +39,16 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     settings = params.synth
-    index = synth.find_sources(args.landscapes, args.cutouts, settings)
+    index = synth_sources.find_sources(args.landscapes, args.cutouts, settings)
     with staged_dir(args.out) as out:
-        summary = synth.synthesize(index, settings, params.seed, out, workers=args.workers)
+        summary = pool.synthesize(index, settings, params.seed, out, workers=args.workers)
         sources = pd.DataFrame(index.split_table, columns=["kind", "query", "group", "split"])
         removed = pd.DataFrame(index.removed, columns=["kind", "name", "reason", "duplicate_of"])
         atomic_write_csv(out / "sources.csv", sources)
         atomic_write_csv(out / "dropped.csv", removed)
     previews = summary.pop("preview")
     timing = summary.pop("timing")
-    metrics = {**summary, **synth.source_metrics(index), "size": settings.size}
+    metrics = {**summary, **synth_sources.source_metrics(index), "size": settings.size}
     atomic_write_json(args.metrics, metrics)
     atomic_write_json(args.timing, timing)
     tiles, labels = [], []
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         tiles += [image, mask]  # decode_image gives both as BGR
         labels += [f"train {k:06d}", "mask"]
     write_image(args.plot, contact_sheet(tiles, labels, columns=8, tile=128, title="synthesize: image / mask"))
-    for split in synth.SPLITS:
+    for split in synth_sources.SPLITS:
         s = summary[split]
         log.info("%s: %d composites (%d negatives), mean mask fraction %.3f, from %d landscapes and %d cut-outs",
                  split, s["samples"], s["negatives"], s["mean_mask_fraction"], s["landscapes"], s["cutouts"])

@@ -3,7 +3,7 @@
 Reads ``data/synth/{train,val}/{images,masks}``; writes
 
 - ``models/segmenter.keras``: the weights of the epoch with the best
-  validation IoU (load with ``deeptrash.model.load_segmenter``);
+  validation IoU (load with ``deeptrash.learn.model.load_segmenter``);
 - ``models/meta.json``: image size, backbone and the input/output contract
   (no threshold: evaluate and predict take theirs from params.yaml or the
   command line);
@@ -71,7 +71,7 @@ def open_dvclive(folder: str, params: dict):
 
 def first_image_side(split_dir: Path) -> int:
     """The longer side of the first training image (synth writes squares)."""
-    from deeptrash.dataset import list_split
+    from deeptrash.learn.dataset import list_split
 
     first = list_split(split_dir).images[0]
     image = read_image(first)
@@ -81,12 +81,12 @@ def first_image_side(split_dir: Path) -> int:
 
 
 def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
-    """Self-training (deeptrash/selftrain.py): pseudo-label train.selftrain.scenes with the
+    """Self-training (deeptrash/learn/selftrain.py): pseudo-label train.selftrain.scenes with the
     model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
     and the synthetic val IoU after it (the real test is evaluate.real)."""
-    from deeptrash import model as seg
-    from deeptrash import selftrain as st
     from deeptrash.io import list_images
+    from deeptrash.learn import model as seg
+    from deeptrash.learn import selftrain as st
 
     settings = cfg.selftrain
     folder = require_dir(settings.scenes, "train.selftrain.scenes")
@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     synth = require_dir(args.synth, "synthetic data")
 
     # TensorFlow is imported only now, so --help and param errors stay fast.
-    from deeptrash import dataset as ds
-    from deeptrash import model as seg
+    from deeptrash.learn import dataset as ds
+    from deeptrash.learn import model as seg
 
     strategy = seg.choose_strategy()  # first TF call: multi-worker needs that
     policy = seg.configure_runtime(params.seed, cfg.precision, cfg.deterministic)

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from deeptrash import audit
-from deeptrash.demo import demo_photos, is_dirty, render_landscape, render_landscape_scene
+from deeptrash.measure import audit
+from deeptrash.scrape.demo.landscape import is_dirty, render_landscape, render_landscape_scene
+from deeptrash.scrape.demo.photos import demo_photos
 from stages.scrape import scrape_query
+from deeptrash.clean.filter import check_photos, resolve_exclusions
 from deeptrash.errors import UserError
-from deeptrash.filter import check_photos, resolve_exclusions
 from deeptrash.io import decode_image, list_images
 from deeptrash.params import KindFilterParams, ScrapeParams, validate_params
 from tests.test_predict import save_red_model

@@ -1,4 +1,4 @@
-"""Tests for deeptrash.crop and stages/crop.py on small drawn product shots."""
+"""Tests for deeptrash.clean.crop (and cutout) and stages/crop.py on small drawn product shots."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash import crop
+from deeptrash.clean import crop, cutout
 from deeptrash.errors import UserError
 from deeptrash.io import read_image, write_image
-from deeptrash.metrics import iou
+from deeptrash.measure.metrics import iou
 from deeptrash.params import CropParams
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,13 +164,13 @@ def white_paper(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_white_paper_on_a_white_board_is_found_by_its_texture(seed):
     image, truth = white_paper(seed)
-    strip = crop.border_strip(truth.shape, 3)
-    lab = crop.to_lab(image)
+    strip = cutout.border_strip(truth.shape, 3)
+    lab = cutout.to_lab(image)
     # Colour alone cannot tell the sheet from the board (this photo came out as
     # no_foreground or a sliver before the texture cue) ...
-    assert (crop.background_distance(lab, strip)[truth] > 2.5).mean() < 0.4
+    assert (cutout.background_distance(lab, strip)[truth] > 2.5).mean() < 0.4
     # ... but the sheet is rougher than the board, and the board's shading is not.
-    textured = crop.textured_regions(lab, strip)
+    textured = cutout.textured_regions(lab, strip)
     assert textured[truth].mean() > 0.9
     assert not textured[:, 85:].any() and not textured[:12].any()
     cands = crop.crop_photo(image, PARAMS)
@@ -180,7 +180,7 @@ def test_white_paper_on_a_white_board_is_found_by_its_texture(seed):
 
 def test_smooth_board_with_gradient_and_noise_has_no_texture():
     image = backdrop(seed=5)
-    assert not crop.textured_regions(crop.to_lab(image), crop.border_strip(image.shape[:2], 3)).any()
+    assert not cutout.textured_regions(cutout.to_lab(image), cutout.border_strip(image.shape[:2], 3)).any()
 
 
 def cardboard(seed: int = 0) -> np.ndarray:
@@ -327,7 +327,7 @@ def test_user_box_overrides_the_automatic_seed():
 def test_feather_gives_intermediate_alpha_only_near_the_edge():
     mask = ellipse((48, 48), (30, 20))
     for feather in (0, 2, 4):
-        alpha = crop.feather_alpha(mask, feather)
+        alpha = cutout.feather_alpha(mask, feather)
         soft = (alpha > 0) & (alpha < 255)
         if feather == 0:
             assert not soft.any()
@@ -475,8 +475,8 @@ DEMO_QUERIES = ("plastic bottle litter", "crushed soda can", "plastic bag litter
 
 
 def test_demo_photos_are_cut_out_with_median_iou_over_0_9():
-    from deeptrash.demo import demo_photos
     from deeptrash.io import decode_image
+    from deeptrash.scrape.demo.photos import demo_photos
 
     ious, methods = [], set()
     for query in DEMO_QUERIES:

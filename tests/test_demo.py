@@ -1,14 +1,17 @@
-"""The demo engine's photo renderer (deeptrash/demo.py)."""
+"""The demo engine's photo renderer (deeptrash/scrape/demo/)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from deeptrash import demo
-from deeptrash.demo import JUNK_KINDS, DemoPhoto, demo_photos, render_landscape, render_trash
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image
+from deeptrash.scrape.demo import draw, landscape, trash
+from deeptrash.scrape.demo.junk import JUNK_KINDS
+from deeptrash.scrape.demo.landscape import render_landscape
+from deeptrash.scrape.demo.photos import DemoPhoto, demo_photos
+from deeptrash.scrape.demo.trash import render_trash
 
 SIZE = 128
 
@@ -85,13 +88,13 @@ def test_trash_mask_covers_a_framed_object_that_differs_from_the_background(quer
 
 
 def test_object_follows_query_words():
-    assert demo.trash_object_for("plastic bottle litter") == "bottle"
-    assert demo.trash_object_for("crushed soda can") == "can"
-    assert demo.trash_object_for("bottle cap") == "lid"
-    assert demo.trash_object_for("paper coffee cup") == "cup"
-    assert demo.trash_object_for("Cigarette Butts") == "butt"
-    fallback = demo.trash_object_for("xyzzy litter")
-    assert fallback in demo.TRASH_OBJECTS and fallback == demo.trash_object_for("xyzzy litter")
+    assert trash.trash_object_for("plastic bottle litter") == "bottle"
+    assert trash.trash_object_for("crushed soda can") == "can"
+    assert trash.trash_object_for("bottle cap") == "lid"
+    assert trash.trash_object_for("paper coffee cup") == "cup"
+    assert trash.trash_object_for("Cigarette Butts") == "butt"
+    fallback = trash.trash_object_for("xyzzy litter")
+    assert fallback in trash.TRASH_OBJECTS and fallback == trash.trash_object_for("xyzzy litter")
 
 
 def test_bottles_are_longer_than_cans_and_straws_longer_still():
@@ -187,7 +190,7 @@ def test_landscapes_vary_by_index():
     a, b = render_landscape("forest trail", 0, 1, SIZE), render_landscape("forest trail", 1, 1, SIZE)
     if a.shape == b.shape:
         assert np.abs(a.astype(int) - b.astype(int)).mean() > 10
-    scene = demo.landscape_scene("mountain meadow rock")
+    scene = landscape.landscape_scene("mountain meadow rock")
     assert scene == (["grass", "rock"], "mountains") or scene[1] == "mountains"
 
 
@@ -195,10 +198,10 @@ def test_landscapes_vary_by_index():
 
 def test_value_noise_is_normalised_and_seeded():
     rng = np.random.default_rng(0)
-    noise = demo.value_noise(rng, 40, 60, cell=8)
+    noise = draw.value_noise(rng, 40, 60, cell=8)
     assert noise.shape == (40, 60) and noise.dtype == np.float32
     assert abs(float(noise.mean())) < 1e-3 and abs(float(noise.std()) - 1) < 1e-2
-    again = demo.value_noise(np.random.default_rng(0), 40, 60, cell=8)
+    again = draw.value_noise(np.random.default_rng(0), 40, 60, cell=8)
     assert np.array_equal(noise, again)
 
 
@@ -225,7 +228,7 @@ def test_photos_are_identical_in_a_fresh_process_with_another_hash_seed():
 
     code = (
         "import hashlib\n"
-        "from deeptrash.demo import demo_photos\n"
+        "from deeptrash.scrape.demo.photos import demo_photos\n"
         "for kind, query in (('trash', 'soda can'), ('landscape', 'city sidewalk')):\n"
         "    for p in demo_photos(kind, query, 6, 5, 64, 0.5):\n"
         "        print(hashlib.sha256(p.data).hexdigest())\n"
@@ -248,7 +251,7 @@ def test_a_table_matching_the_object_is_swapped_for_a_contrasting_one():
     white[10:30, 10:30] = 0.88
     red = np.zeros((40, 40, 3), np.float32)
     red[10:30, 10:30] = (0.1, 0.1, 0.8)  # BGR
-    changed = demo._ensure_contrast(np.random.default_rng(0), background, white, alpha)
+    changed = trash._ensure_contrast(np.random.default_rng(0), background, white, alpha)
     assert abs(float(changed.mean()) - 0.9) > 0.3, "white on white gets a dark table"
-    kept = demo._ensure_contrast(np.random.default_rng(0), background, red, alpha)
+    kept = trash._ensure_contrast(np.random.default_rng(0), background, red, alpha)
     assert np.array_equal(kept, background), "a red object on white is left alone"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from dvc.utils.hydra import apply_overrides
 
-from deeptrash import engines
 from deeptrash.errors import UserError
 from deeptrash.params import load_params
+from deeptrash.scrape import engines
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash.filter import REASONS, alpha_share, check_photos, counts, tables
+from deeptrash.clean.filter import REASONS, alpha_share, check_photos, counts, tables
 from deeptrash.io import encode_image
 from deeptrash.params import KindFilterParams
 

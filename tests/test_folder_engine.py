@@ -13,9 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from deeptrash.engines import matching_files
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
+from deeptrash.scrape.engines import matching_files
 from stages import scrape as scrape_stage
 from stages.scrape import scrape_query
 

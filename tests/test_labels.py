@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeptrash import labels, metrics
 from deeptrash.errors import UserError
+from deeptrash.measure import labels, metrics
 
 W, H = 64, 48
 # name -> polygons (integer x, y points) drawn on that photo; "clean" has none.

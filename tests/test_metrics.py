@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deeptrash import metrics
+from deeptrash.measure import metrics
 
 
 def square(shape, y0, y1, x0, x1):

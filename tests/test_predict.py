@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deeptrash import inference, metrics
+from deeptrash import overlays
 from deeptrash.errors import UserError
 from deeptrash.io import resize
+from deeptrash.learn import inference
+from deeptrash.learn.model import load_segmenter
+from deeptrash.measure import metrics
 from stages import predict
 
 IMAGE_SIZE = 64
@@ -43,7 +46,7 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(model_path):
-    return inference.load_model(model_path)
+    return load_segmenter(model_path)
 
 
 def scene(height, width, boxes):
@@ -67,10 +70,10 @@ def test_model_size_from_meta_and_loading_errors(model_path, model, tmp_path):
     with pytest.raises(UserError, match="meta.json"):
         inference.model_image_size(tmp_path / "m.keras", model)            # input (None, None, 3)
     with pytest.raises(UserError, match="model not found"):
-        inference.load_model(tmp_path / "missing.keras")
+        load_segmenter(tmp_path / "missing.keras")
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="load"):
-        inference.load_model(tmp_path / "broken.keras")
+        load_segmenter(tmp_path / "broken.keras")
 
 
 def test_resize_and_tile_modes_find_the_objects(model):
@@ -183,12 +186,12 @@ def test_output_names_stay_distinct(tmp_path):
 
 
 def test_the_project_segmenter_round_trips_through_inference(tmp_path):
-    """The real model contract: save, load with inference.load_model, predict at any photo size."""
-    model_module = pytest.importorskip("deeptrash.model")
+    """The real model contract: save, load with load_segmenter, predict at any photo size."""
+    model_module = pytest.importorskip("deeptrash.learn.model")
     segmenter = model_module.build_segmenter("mobilenet_v3_small")
     segmenter.save(tmp_path / "segmenter.keras")
     (tmp_path / "meta.json").write_text(json.dumps({"image_size": 64}))
-    loaded = inference.load_model(tmp_path / "segmenter.keras")
+    loaded = load_segmenter(tmp_path / "segmenter.keras")
     size = inference.model_image_size(tmp_path / "segmenter.keras", loaded)
     image, _ = scene(90, 150, [(10, 40, 10, 60)])
     for mode in ("resize", "tile"):
@@ -204,7 +207,7 @@ def test_error_overlay_colours():
     truth[2:10, 2:10] = True     # left half found, right half missed
     pred[2:10, 2:6] = True
     pred[14:18, 14:18] = True    # false alarm
-    out = inference.overlay_errors(image, truth, pred)
+    out = overlays.overlay_errors(image, truth, pred)
     found, false, missed = out[5, 4], out[16, 16], out[5, 8]
     assert found[1] > found[0] and found[1] > found[2]          # green
     assert false[2] > false[0] and false[2] > false[1]          # red (BGR)

@@ -1,4 +1,4 @@
-"""ImageNet weights offline (deeptrash/pretrained.py) and the frozen-backbone option."""
+"""ImageNet weights offline (deeptrash/learn/pretrained.py) and the frozen-backbone option."""
 from __future__ import annotations
 
 import pickle
@@ -66,7 +66,7 @@ def write_legacy_checkpoint(path, tensors: dict[str, np.ndarray]) -> None:
 
 
 def test_reads_legacy_torch_checkpoint_without_torch(tmp_path):
-    from deeptrash.pretrained import read_torch_state_dict
+    from deeptrash.learn.pretrained import read_torch_state_dict
 
     tensors = {"a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
                "a.bias": np.array([1.5, -2.0], np.float32)}
@@ -78,7 +78,7 @@ def test_reads_legacy_torch_checkpoint_without_torch(tmp_path):
 
 
 def test_hostile_or_truncated_checkpoints_are_one_line_errors(tmp_path):
-    from deeptrash.pretrained import read_torch_state_dict
+    from deeptrash.learn.pretrained import read_torch_state_dict
 
     hostile = tmp_path / "hostile.pth"
     with open(hostile, "wb") as f:
@@ -101,7 +101,7 @@ def test_folding_the_input_normalisation_into_the_stem_is_exact():
     """conv'(x/255) == conv((x/255 - mean)/std) once the BN's mean absorbs the shift."""
     import keras
 
-    from deeptrash.pretrained import fold_normalisation
+    from deeptrash.learn.pretrained import fold_normalisation
 
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(3, 3, 3, 8)).astype(np.float32)
@@ -124,7 +124,7 @@ def test_folding_the_input_normalisation_into_the_stem_is_exact():
 
 
 def test_lite0_gets_the_wheels_imagenet_weights():
-    from deeptrash.pretrained import efficientnet_lite0_imagenet, lite0_checkpoint, read_torch_state_dict
+    from deeptrash.learn.pretrained import efficientnet_lite0_imagenet, lite0_checkpoint, read_torch_state_dict
 
     state = read_torch_state_dict(lite0_checkpoint())
     backbone = efficientnet_lite0_imagenet()
@@ -138,7 +138,7 @@ def test_lite0_gets_the_wheels_imagenet_weights():
 def test_frozen_pretrained_backbone_stays_put_while_the_head_learns():
     import keras
 
-    from deeptrash.model import build_segmenter, compile_segmenter
+    from deeptrash.learn.model import build_segmenter, compile_segmenter
 
     keras.utils.set_random_seed(0)
     model = build_segmenter("efficientnet_lite0_imagenet", freeze_backbone=True)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deeptrash import augment, synth
+from deeptrash.synth import augment, recipe, sources as synth_sources
 from tests.test_synth import ALL_OFF, make_params, red_square, sources  # noqa: F401 (fixture)
 
 NEW_STEPS_ON = dict(
@@ -21,8 +21,8 @@ def grey(size: int = 64) -> np.ndarray:
 
 def test_log_uniform_sizes_are_mostly_small():
     rng = np.random.default_rng(0)
-    log_draws = np.array([synth.draw_scale(rng, 0.05, 0.8, "log_uniform") for _ in range(4000)])
-    uniform = np.array([synth.draw_scale(rng, 0.05, 0.8, "uniform") for _ in range(4000)])
+    log_draws = np.array([recipe.draw_scale(rng, 0.05, 0.8, "log_uniform") for _ in range(4000)])
+    uniform = np.array([recipe.draw_scale(rng, 0.05, 0.8, "uniform") for _ in range(4000)])
     assert log_draws.min() >= 0.05 and log_draws.max() <= 0.8
     # Half the draws lie below the geometric mean (0.2): most objects are small.
     assert abs(np.mean(log_draws < 0.2) - 0.5) < 0.03
@@ -99,10 +99,10 @@ def test_distractors_are_premultiplied_shapes(kind):
 def test_distractors_change_the_image_and_never_the_mask(sources):  # noqa: F811
     on = make_params(**{**ALL_OFF, "distractors": {"p": 1.0, "count": [3, 5]}})
     off = make_params(**ALL_OFF)
-    loaded = synth.load_sources(synth.find_sources(*sources, off), off)
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
     for i in range(6):
-        image_on, mask_on, record = synth.generate_sample(loaded, 5, "train", i, on)
-        image_off, mask_off, _ = synth.generate_sample(loaded, 5, "train", i, off)
+        image_on, mask_on, record = recipe.generate_sample(loaded, 5, "train", i, on)
+        image_off, mask_off, _ = recipe.generate_sample(loaded, 5, "train", i, off)
         assert np.array_equal(mask_on, mask_off)
         assert record["distractors"] >= 3
         assert not np.array_equal(image_on, image_off)
@@ -111,11 +111,11 @@ def test_distractors_change_the_image_and_never_the_mask(sources):  # noqa: F811
 def test_grass_only_takes_trash_away(sources):  # noqa: F811
     on = make_params(**{**ALL_OFF, "grass": {"p": 1.0, "count": [6, 8], "width": [2.0, 2.0]}, "negatives": 0.0})
     off = make_params(**{**ALL_OFF, "negatives": 0.0})
-    loaded = synth.load_sources(synth.find_sources(*sources, off), off)
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
     removed = 0
     for i in range(8):
-        _, mask_on, _ = synth.generate_sample(loaded, 2, "train", i, on)
-        _, mask_off, _ = synth.generate_sample(loaded, 2, "train", i, off)
+        _, mask_on, _ = recipe.generate_sample(loaded, 2, "train", i, on)
+        _, mask_off, _ = recipe.generate_sample(loaded, 2, "train", i, off)
         assert not np.any((mask_on > 0) & (mask_off == 0))
         removed += np.count_nonzero(mask_off) - np.count_nonzero(mask_on)
     assert removed > 0
@@ -124,9 +124,9 @@ def test_grass_only_takes_trash_away(sources):  # noqa: F811
 def test_defocus_blurs_the_image_not_the_mask(sources):  # noqa: F811
     on = make_params(**{**ALL_OFF, "defocus": {"p": 1.0, "sigma": [1.0, 1.5]}})
     off = make_params(**ALL_OFF)
-    loaded = synth.load_sources(synth.find_sources(*sources, off), off)
-    image_on, mask_on, _ = synth.generate_sample(loaded, 4, "train", 0, on)
-    image_off, mask_off, _ = synth.generate_sample(loaded, 4, "train", 0, off)
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
+    image_on, mask_on, _ = recipe.generate_sample(loaded, 4, "train", 0, on)
+    image_off, mask_off, _ = recipe.generate_sample(loaded, 4, "train", 0, off)
     assert np.array_equal(mask_on, mask_off)
     sharpness = lambda im: cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()  # noqa: E731
     assert sharpness(image_on) < 0.5 * sharpness(image_off)
@@ -135,12 +135,12 @@ def test_defocus_blurs_the_image_not_the_mask(sources):  # noqa: F811
 def test_new_steps_are_deterministic_and_leave_the_first_recipe_alone(sources):  # noqa: F811
     everything = make_params(**NEW_STEPS_ON)
     first_recipe = make_params()
-    loaded = synth.load_sources(synth.find_sources(*sources, first_recipe), first_recipe)
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, first_recipe), first_recipe)
     for i in range(4):
-        a = synth.generate_sample(loaded, 9, "val", i, everything)
-        b = synth.generate_sample(loaded, 9, "val", i, everything)
+        a = recipe.generate_sample(loaded, 9, "val", i, everything)
+        b = recipe.generate_sample(loaded, 9, "val", i, everything)
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
-        plain = synth.generate_sample(loaded, 9, "val", i, first_recipe)
+        plain = recipe.generate_sample(loaded, 9, "val", i, first_recipe)
         # Same objects, same places: the new steps draw from their own generators.
         assert [o["cutout"] for o in a[2]["objects"]] == [o["cutout"] for o in plain[2]["objects"]]
         assert [o["x"] for o in a[2]["objects"]] == [o["x"] for o in plain[2]["objects"]]

@@ -31,10 +31,10 @@ import requests
 import yaml
 from PIL import Image
 
-from deeptrash import engines
-from deeptrash.download import ImageSink, fetch_into_sink
 from deeptrash.errors import UserError
 from deeptrash.params import ScrapeParams
+from deeptrash.scrape import engines
+from deeptrash.scrape.download import ImageSink, fetch_into_sink
 from stages.scrape import scrape_query
 
 REPO = Path(__file__).resolve().parent.parent
@@ -488,7 +488,7 @@ class StubPhoto:
 
 
 def stub_demo_photos(kind, query, count, seed, size=320, junk_share=0.2, dirty_share=0.0):
-    """Stand-in for deeptrash.demo.demo_photos: count photos, the last one an exact duplicate."""
+    """Stand-in for deeptrash.scrape.demo.photos.demo_photos: count photos, the last one an exact duplicate."""
     for i in range(count - 1):
         truth = np.zeros((48, 64), np.uint8)
         truth[10:30, 20:40] = 255
@@ -510,7 +510,7 @@ def test_demo_engine_writes_images_truth_masks_and_manifest(tmp_path):
 
 
 def test_real_demo_engine_runs(tmp_path):
-    pytest.importorskip("deeptrash.demo")
+    pytest.importorskip("deeptrash.scrape.demo.photos")
     params = scrape_params(engine="demo", per_query=3, demo={"size": 96}, trash={"bottle": "plastic bottle"})
     manifest = scrape_query(params, "trash", "bottle", tmp_path / "out", seed=1)
     assert len(manifest) == 3 and (manifest["status"] == "ok").sum() >= 1

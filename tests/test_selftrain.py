@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from deeptrash.errors import UserError
-from deeptrash.losses import IGNORE
-from deeptrash.selftrain import pseudo_targets, scene_tiles
+from deeptrash.learn.losses import IGNORE
+from deeptrash.learn.selftrain import pseudo_targets, scene_tiles
 from tests.test_train import write_params, write_synth
 
 
@@ -43,7 +43,7 @@ def test_scene_tiles_follow_inference_tiles_and_drop_empty_ones():
 
 def write_scenes(folder, n: int, size: int = 96) -> None:
     """Photos like the shape composites (bright shapes on textured noise), unlabelled."""
-    from deeptrash.dataset import shapes_sample
+    from deeptrash.learn.dataset import shapes_sample
 
     folder.mkdir(parents=True)
     rng = np.random.default_rng(5)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeptrash import augment, synth
 from deeptrash.errors import UserError
 from deeptrash.io import encode_image, read_mask
 from deeptrash.params import SynthParams, validate_params
+from deeptrash.synth import augment, pool, recipe, sources as synth_sources
 from stages import synthesize as stage
 
 SIZE = 64
@@ -186,26 +186,26 @@ def test_occluded_pixels_are_background_in_the_mask():
 
 
 def test_occluders_only_remove_trash_from_masks(sources):
-    index = synth.find_sources(*sources, make_params())
+    index = synth_sources.find_sources(*sources, make_params())
     on = make_params(**{**ALL_OFF, "occluders": {"p": 1.0, "count": [2, 3], "size": [0.2, 0.3]}})
     off = make_params(**ALL_OFF)
-    loaded = synth.load_sources(index, on)
+    loaded = synth_sources.load_sources(index, on)
     shrunk = 0
     for i in range(8):
-        _, mask_on, rec = synth.generate_sample(loaded, 1, "train", i, on)
-        _, mask_off, _ = synth.generate_sample(loaded, 1, "train", i, off)
+        _, mask_on, rec = recipe.generate_sample(loaded, 1, "train", i, on)
+        _, mask_off, _ = recipe.generate_sample(loaded, 1, "train", i, off)
         assert not np.any((mask_on > 0) & (mask_off == 0))  # never adds trash
         shrunk += np.count_nonzero(mask_off) - np.count_nonzero(mask_on)
     assert shrunk > 0
 
 
 def test_negatives_have_empty_masks(sources, tmp_path):
-    index = synth.find_sources(*sources, make_params())
-    summary = synth.synthesize(index, make_params(negatives=1.0), 3, tmp_path / "neg")
+    index = synth_sources.find_sources(*sources, make_params())
+    summary = pool.synthesize(index, make_params(negatives=1.0), 3, tmp_path / "neg")
     for mask_path in (tmp_path / "neg" / "train" / "masks").glob("*.png"):
         assert not read_mask(mask_path).any()
     assert summary["train"]["negatives_share"] == 1.0
-    summary = synth.synthesize(index, make_params(negatives=0.0, objects={"outside": 0.0}), 3, tmp_path / "pos")
+    summary = pool.synthesize(index, make_params(negatives=0.0, objects={"outside": 0.0}), 3, tmp_path / "pos")
     frame = pd.read_csv(tmp_path / "pos" / "train" / "samples.csv")
     assert (frame["objects"] >= 1).all() and (frame["mask_fraction"] > 0).all()
 
@@ -217,22 +217,22 @@ def tree_hashes(folder: Path) -> dict[str, str]:
 
 def test_runs_are_byte_identical_whatever_the_worker_count(sources, tmp_path):
     params = make_params()
-    index = synth.find_sources(*sources, params)
-    synth.synthesize(index, params, 42, tmp_path / "a", workers=1)
-    synth.synthesize(index, params, 42, tmp_path / "b", workers=2)
+    index = synth_sources.find_sources(*sources, params)
+    pool.synthesize(index, params, 42, tmp_path / "a", workers=1)
+    pool.synthesize(index, params, 42, tmp_path / "b", workers=2)
     a, b = tree_hashes(tmp_path / "a"), tree_hashes(tmp_path / "b")
     assert len(a) == 2 * (12 + 4) + 2 and a == b
-    synth.synthesize(index, params, 43, tmp_path / "c", workers=1)
+    pool.synthesize(index, params, 43, tmp_path / "c", workers=1)
     assert tree_hashes(tmp_path / "c") != a  # the seed matters
 
 
 def test_any_sample_regenerates_alone(sources, tmp_path):
     params = make_params()
-    index = synth.find_sources(*sources, params)
-    synth.synthesize(index, params, 7, tmp_path / "out", workers=2)
-    loaded = synth.load_sources(index, params)
+    index = synth_sources.find_sources(*sources, params)
+    pool.synthesize(index, params, 7, tmp_path / "out", workers=2)
+    loaded = synth_sources.load_sources(index, params)
     for split, i in (("train", 9), ("val", 2)):
-        image, mask, record = synth.generate_sample(loaded, 7, split, i, params)
+        image, mask, record = recipe.generate_sample(loaded, 7, split, i, params)
         assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
         assert mask.shape == (SIZE, SIZE) and set(np.unique(mask)) <= {0, 255}
         folder = tmp_path / "out" / split
@@ -242,11 +242,11 @@ def test_any_sample_regenerates_alone(sources, tmp_path):
 
 def test_train_and_val_use_disjoint_source_photos(sources, tmp_path):
     params = make_params(train=20, val=10, val_share=0.4)
-    index = synth.find_sources(*sources, params)
+    index = synth_sources.find_sources(*sources, params)
     for kind in (index.landscapes, index.cutouts):
         train, val = {f.group for f in kind["train"]}, {f.group for f in kind["val"]}
         assert train and val and not train & val
-    synth.synthesize(index, params, 0, tmp_path / "out")
+    pool.synthesize(index, params, 0, tmp_path / "out")
     for split in ("train", "val"):
         frame = pd.read_csv(tmp_path / "out" / split / "samples.csv", keep_default_na=False)
         allowed_cutouts = {f.name for f in index.cutouts[split]}
@@ -255,9 +255,9 @@ def test_train_and_val_use_disjoint_source_photos(sources, tmp_path):
         assert used and used <= allowed_cutouts
         assert set(frame["background"]) <= allowed_backgrounds
     # Stable: the split depends on the photo's name only.
-    assert synth.assign_splits(["x", "y", "z"], 0.5) == synth.assign_splits(["z", "x", "y"], 0.5)
-    assert set(synth.assign_splits(["a", "b"], 0.001).values()) == {"train", "val"}
-    assert set(synth.assign_splits(["a", "b"], 0.999).values()) == {"train", "val"}
+    assert synth_sources.assign_splits(["x", "y", "z"], 0.5) == synth_sources.assign_splits(["z", "x", "y"], 0.5)
+    assert set(synth_sources.assign_splits(["a", "b"], 0.001).values()) == {"train", "val"}
+    assert set(synth_sources.assign_splits(["a", "b"], 0.999).values()) == {"train", "val"}
 
 
 def test_cross_query_duplicates_are_removed_keeping_the_first_query(tmp_path):
@@ -271,7 +271,7 @@ def test_cross_query_duplicates_are_removed_keeping_the_first_query(tmp_path):
     write_cutouts(cuts, {"b_can": [("photo1", red), ("photo2", blue)], "a_bottle": [("photo1", red)],
                          "c_bag": [("photo3", shape_cutout("rect", (0, 200, 0)))]}, bad=("photo3",))
     (cuts / "c_bag" / "junk.png").write_bytes(b"")
-    index = synth.find_sources(land, cuts, make_params())
+    index = synth_sources.find_sources(land, cuts, make_params())
     removed = {r["name"]: r for r in index.removed}
     assert removed["zz_park/zz_park_1.png"]["reason"] == "near"
     assert removed["zz_park/zz_park_1.png"]["duplicate_of"] == "aa_beach/aa_beach_0.png"
@@ -283,11 +283,11 @@ def test_cross_query_duplicates_are_removed_keeping_the_first_query(tmp_path):
     assert kept_landscapes == {"aa_beach/aa_beach_0.png", "aa_beach/aa_beach_1.png", "mm_lawn/zz_park_0.png"}
     # Same shape in another colour is not a duplicate; status != ok is never used.
     assert kept_cutouts == {"a_bottle/photo1_0.png", "b_can/photo2_0.png"}
-    metrics = synth.source_metrics(index)
+    metrics = synth_sources.source_metrics(index)
     assert metrics["duplicates_removed"]["landscape"] == {"exact": 1, "near": 1}
     assert metrics["duplicates_removed"]["total"] == 3
     # Exact-only mode keeps the near copy.
-    index = synth.find_sources(land, cuts, make_params(dedupe_hamming=-1))
+    index = synth_sources.find_sources(land, cuts, make_params(dedupe_hamming=-1))
     assert {r["name"] for r in index.removed if r["kind"] == "landscape"} == {"zz_park/zz_park_0.png"}
 
 
@@ -296,13 +296,13 @@ def sharpness(image: np.ndarray) -> float:
 
 
 def test_turning_a_step_off_removes_its_effect(sources):
-    index = synth.find_sources(*sources, make_params())
-    loaded = synth.load_sources(index, make_params())
+    index = synth_sources.find_sources(*sources, make_params())
+    loaded = synth_sources.load_sources(index, make_params())
     base = {**ALL_OFF, "negatives": 0.0}
 
     def run(**step):
         params = make_params(**{**base, **step})
-        return [synth.generate_sample(loaded, 5, "train", i, params) for i in range(6)]
+        return [recipe.generate_sample(loaded, 5, "train", i, params) for i in range(6)]
 
     plain = run()
     blurred = run(motion_blur={"p": 1.0, "kernel": [7, 9]})
@@ -327,11 +327,11 @@ def test_turning_a_step_off_removes_its_effect(sources):
 
 def test_default_recipe_keeps_objects_visible(sources):
     params = make_params()  # the shipped defaults, at 64 px
-    index = synth.find_sources(*sources, params)
-    loaded = synth.load_sources(index, params)
+    index = synth_sources.find_sources(*sources, params)
+    loaded = synth_sources.load_sources(index, params)
     fractions, negatives = [], 0
     for i in range(60):
-        _, mask, record = synth.generate_sample(loaded, 0, "train", i, params)
+        _, mask, record = recipe.generate_sample(loaded, 0, "train", i, params)
         if record["negative"]:
             negatives += 1
             assert not mask.any()
@@ -413,9 +413,9 @@ def test_a_single_source_photo_serves_both_splits(tmp_path):
     land, cuts = tmp_path / "landscape", tmp_path / "cutouts"
     write_landscapes(land, {"beach": [textured((90, 120, 3), 1, 40)]})
     write_cutouts(cuts, {"can": [("only", shape_cutout("rect", (0, 0, 220)))]})
-    index = synth.find_sources(land, cuts, make_params())
+    index = synth_sources.find_sources(land, cuts, make_params())
     assert sorted(index.shared) == ["cutout", "landscape"]
     assert all(len(index.landscapes[s]) == len(index.cutouts[s]) == 1 for s in ("train", "val"))
-    summary = synth.synthesize(index, make_params(train=3, val=2), 0, tmp_path / "out")
+    summary = pool.synthesize(index, make_params(train=3, val=2), 0, tmp_path / "out")
     assert summary["val"]["samples"] == 2
-    assert synth.source_metrics(index)["shared_between_splits"] == ["cutout", "landscape"]
+    assert synth_sources.source_metrics(index)["shared_between_splits"] == ["cutout", "landscape"]

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from deeptrash.clean.text import find_text_lines, has_text, text_score
 from deeptrash.params import KindFilterParams
-from deeptrash.text import find_text_lines, has_text, text_score
 
 # The decision threshold the filter uses by default.
 TEXT_THRESHOLD = KindFilterParams().max_text_score

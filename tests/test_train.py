@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 # --- a tiny learnable data set, written like the synthesize stage writes it ------
 
 def write_synth(root: Path, n_train: int, n_val: int, size: int, seed: int = 0) -> Path:
-    """data/synth-like folders of bright shapes on textured noise (deeptrash.dataset)."""
-    from deeptrash.dataset import write_shapes_synth
+    """data/synth-like folders of bright shapes on textured noise (deeptrash.learn.dataset)."""
+    from deeptrash.learn.dataset import write_shapes_synth
 
     return write_shapes_synth(root, n_train, n_val, size, seed)
 
@@ -42,7 +42,7 @@ def write_params(path: Path, **train) -> Path:
 # --- fast unit tests -------------------------------------------------------------
 
 def test_list_split_pairs_by_stem_and_skips_unpaired(tmp_path):
-    from deeptrash.dataset import list_split
+    from deeptrash.learn.dataset import list_split
 
     write_synth(tmp_path, 3, 1, 32)
     (tmp_path / "train" / "masks" / "000001.png").unlink()
@@ -54,7 +54,7 @@ def test_list_split_pairs_by_stem_and_skips_unpaired(tmp_path):
 
 
 def test_dataset_shapes_values_and_deterministic_order(tmp_path):
-    from deeptrash.dataset import list_split, make_dataset, steps_per_epoch
+    from deeptrash.learn.dataset import list_split, make_dataset, steps_per_epoch
 
     write_synth(tmp_path, 10, 3, 64)
     files = list_split(tmp_path / "train")
@@ -77,7 +77,7 @@ def test_dataset_shapes_values_and_deterministic_order(tmp_path):
 
 
 def test_dataset_resizes_to_a_multiple_of_32(tmp_path):
-    from deeptrash.dataset import list_split, make_dataset, model_size
+    from deeptrash.learn.dataset import list_split, make_dataset, model_size
 
     write_synth(tmp_path, 2, 1, 40)
     assert model_size(40) == 32 and model_size(96) == 96 and model_size(100) == 96 and model_size(10) == 32
@@ -86,7 +86,7 @@ def test_dataset_resizes_to_a_multiple_of_32(tmp_path):
 
 
 def test_bce_dice_loss_rewards_overlap_and_handles_empty_masks():
-    from deeptrash.losses import BceDiceLoss, soft_dice
+    from deeptrash.learn.losses import BceDiceLoss, soft_dice
 
     truth = np.zeros((2, 8, 8, 1), np.float32)
     truth[0, 2:6, 2:6] = 1
@@ -104,7 +104,7 @@ def test_bce_dice_loss_rewards_overlap_and_handles_empty_masks():
 
 
 def test_bce_dice_loss_skips_ignored_pixels():
-    from deeptrash.losses import IGNORE, BceDiceLoss
+    from deeptrash.learn.losses import IGNORE, BceDiceLoss
 
     truth = np.zeros((1, 8, 8, 1), np.float32)
     truth[0, 2:6, 2:6] = 1
@@ -134,7 +134,7 @@ def test_only_the_chief_or_else_worker_zero_writes_outputs():
 
     import tensorflow as tf
 
-    from deeptrash.model import is_chief
+    from deeptrash.learn.model import is_chief
 
     def strategy(cluster: dict, task_type: str, task_id: int):
         resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
@@ -152,7 +152,7 @@ def test_segmenter_is_sigmoid_reloads_identically_and_takes_any_size(tmp_path):
     import keras
     import tensorflow as tf
 
-    from deeptrash.model import build_segmenter, load_segmenter
+    from deeptrash.learn.model import build_segmenter, load_segmenter
 
     keras.utils.set_random_seed(1)
     model = build_segmenter("mobilenet_v3_small", bn_momentum=0.5)
@@ -189,7 +189,7 @@ def test_preset_from_local_folder_loads_weights_and_bad_presets_are_one_line(tmp
     import keras
     from keras_cv.src.utils.preset_utils import save_to_preset
 
-    from deeptrash.model import build_backbone, build_segmenter
+    from deeptrash.learn.model import build_backbone, build_segmenter
 
     keras.utils.set_random_seed(3)
     backbone = build_backbone("mobilenet_v3_small")
@@ -250,12 +250,12 @@ def test_stage_outputs_follow_the_contract(trained):
     import keras
     import tensorflow as tf
 
-    from deeptrash.dataset import list_split, make_dataset
+    from deeptrash.learn.dataset import list_split, make_dataset
 
     meta = json.loads((trained / "models" / "meta.json").read_text())
     assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small"
     assert "threshold" not in meta  # evaluate and predict take theirs from params / the command line
-    # Plain Keras loading works once deeptrash.model is imported (done by the fixture).
+    # Plain Keras loading works once deeptrash.learn.model is imported (done by the fixture).
     model = keras.models.load_model(trained / "models" / "segmenter.keras", compile=False)
     images, masks = next(iter(make_dataset(list_split(trained / "data" / "synth" / "val"), 64, 16, training=False)))
     probs = model.predict(images, verbose=0)
@@ -277,7 +277,7 @@ def test_training_over_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from deeptrash import dataset as ds, model as seg
+        from deeptrash.learn import dataset as ds, model as seg
         strategy = seg.choose_strategy()
         seg.configure_runtime(0, "auto", deterministic=False)
         files = ds.list_split({str(tmp_path / "synth" / "train")!r})

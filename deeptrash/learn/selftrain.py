@@ -4,21 +4,21 @@ The model trained on composites predicts photos of litter lying where it was
 dropped (never labelled by anyone). Where it is confident the pixel becomes a
 training target (trash above `confident`, background below `background`);
 everything in between, and a margin around confident trash, is ignored by
-the loss (:data:`deeptrash.losses.IGNORE`). Fine-tuning on these tiles next to
+the loss (:data:`deeptrash.learn.losses.IGNORE`). Fine-tuning on these tiles next to
 the composites teaches the model what real ground, leaves and paving look
 like, which composites only approximate.
 
 Tiles are cut exactly as tile-mode inference cuts them
-(:func:`deeptrash.inference.tile_origins`), at the model's input size.
+(:func:`deeptrash.learn.inference.tile_origins`), at the model's input size.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from deeptrash.inference import tile_origins, to_model_input
 from deeptrash.io import resize
-from deeptrash.losses import IGNORE
+from deeptrash.learn.inference import tile_origins, to_model_input
+from deeptrash.learn.losses import IGNORE
 
 
 def pseudo_targets(probs: np.ndarray, confident: float, background: float, margin: int) -> np.ndarray:
@@ -67,7 +67,8 @@ def label_scenes(model, photos: list, image_size: int, settings, batch_size: int
     """Pseudo-labelled tiles of every readable scene photo (paths), and counts for the metrics."""
     from tqdm import tqdm
 
-    from deeptrash.inference import predict_probabilities, read_photo
+    from deeptrash.learn.inference import predict_probabilities
+    from deeptrash.photos import read_photo
 
     images, targets, used = [], [], 0
     for path in tqdm(photos, desc="pseudo-label", unit="photo", disable=None):
@@ -99,7 +100,7 @@ def finetune_dataset(composites, tiles: np.ndarray, targets: np.ndarray, share: 
     tiles, `share` of the samples from the tiles; the tiles get the same light augmentation."""
     import tensorflow as tf
 
-    from deeptrash.dataset import augment_pair
+    from deeptrash.learn.dataset import augment_pair
 
     pseudo = tf.data.Dataset.from_tensor_slices((tiles, targets)).shuffle(len(tiles), seed=seed).repeat()
     seeds = tf.data.Dataset.random(seed=seed + 7, rerandomize_each_iteration=True).batch(2)

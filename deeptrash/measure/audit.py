@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from deeptrash import inference
 from deeptrash.io import shrink_to
-from deeptrash.metrics import Extremes, count_pieces
+from deeptrash.learn import inference
+from deeptrash.measure.metrics import Extremes, count_pieces
+from deeptrash.photos import read_photo
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def score_photos(model, image_size: int, photos: Iterable[tuple[str, str | Path]
     top = Extremes(keep)
     for query, path in tqdm(list(photos) if total is None else photos, total=total, desc="audit", unit="photo"):
         path = Path(path)
-        image = inference.read_photo(path)
+        image = read_photo(path)
         if image is None:
             log.warning("%s/%s: unreadable, not audited", query, path.name)
             continue

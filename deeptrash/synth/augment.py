@@ -1,4 +1,4 @@
-"""Pure image transforms of the synth recipe (deeptrash.synth draws their parameters).
+"""Pure image transforms of the synth recipe (deeptrash.synth.recipe draws their parameters).
 
 Conventions: images are uint8 (H, W, 3) BGR; cut-outs are uint8 (h, w, 4) with
 PREMULTIPLIED colour (BGR already multiplied by alpha/255), so that warping,

@@ -1,6 +1,6 @@
-"""Running a trained segmenter on photos of any size, and drawing its answer.
+"""Running a trained segmenter on photos of any size (scoring it: deeptrash/measure/evaluation.py).
 
-Model contract (deeptrash/model.py): input float32 (B, S, S, 3) RGB 0..255,
+Model contract (deeptrash/learn/model.py): input float32 (B, S, S, 3) RGB 0..255,
 output (B, S, S, 1) sigmoid probabilities, S from `models/meta.json`
 (`image_size`). Everything here only calls the model; it never looks inside.
 
@@ -20,8 +20,6 @@ Two ways to handle a photo larger than S (:func:`predict_probabilities`):
 """
 from __future__ import annotations
 
-import importlib
-import io
 import json
 import logging
 from pathlib import Path
@@ -30,85 +28,14 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.io import resize, shrink_to
+from deeptrash.io import resize
 
 log = logging.getLogger(__name__)
 
 MODES = ("resize", "tile")
-# Overlay colours (BGR): true positive, false positive, false negative, prediction.
-TP_COLOUR = (60, 200, 60)      # green
-FP_COLOUR = (40, 40, 240)      # red
-FN_COLOUR = (240, 140, 20)     # blue
-MASK_COLOUR = (220, 40, 220)   # magenta
 
 
-# --- reading photos ---------------------------------------------------------
-
-def read_photo(path: str | Path, apply_orientation: bool = True) -> np.ndarray | None:
-    """Read a photo as uint8 (H, W, 3) BGR, as a viewer shows it; None if unreadable.
-
-    With `apply_orientation` the EXIF Orientation tag is applied (a phone
-    photo stored sideways comes back upright); OpenCV's IMREAD_COLOR does
-    this (checked with Orientation=6), Pillow is the fallback for formats
-    OpenCV cannot read (e.g. GIF). Alpha is dropped.
-    """
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return None
-    return decode_photo(data, apply_orientation)
-
-
-def decode_photo(data: bytes, apply_orientation: bool = True) -> np.ndarray | None:
-    """Decode photo bytes like :func:`read_photo`; None if not an image."""
-    if not data:
-        return None
-    flags = cv2.IMREAD_COLOR if apply_orientation else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error:
-        image = None
-    if image is not None:
-        return image
-    try:
-        from PIL import Image, ImageOps
-
-        with Image.open(io.BytesIO(data)) as pil:
-            if apply_orientation:
-                pil = ImageOps.exif_transpose(pil)
-            rgb = np.asarray(pil.convert("RGB"))
-    except Exception:  # Pillow raises many types for broken files; all mean "unreadable"
-        return None
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
-
-# --- loading the model --------------------------------------------------------
-
-def load_model(path: str | Path):
-    """Load `models/segmenter.keras` (inference only); UserError if missing or broken.
-
-    Uses deeptrash.model.load_segmenter when that module exists (it registers
-    the custom layers the file needs), else keras.models.load_model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model not found: {path} (train one first: dvc repro train)")
-    try:
-        model_module = importlib.import_module("deeptrash.model")
-    except ModuleNotFoundError as error:
-        if error.name != "deeptrash.model":
-            raise
-        model_module = None
-    try:
-        if model_module is not None and hasattr(model_module, "load_segmenter"):
-            return model_module.load_segmenter(path)
-        import keras
-
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"could not load model {path}: {first}") from None
-
+# --- the model's input size ---------------------------------------------------
 
 def model_image_size(model_path: str | Path, model=None) -> int:
     """The side S the model expects: `meta.json` next to the model, else its input shape."""
@@ -286,126 +213,3 @@ def predict_probabilities(
     if mode == "resize":
         return predict_many(model, [image_bgr], image_size, batch_size)[0]
     return predict_tiles(model, image_bgr, image_size, tile_size, overlap, batch_size)
-
-
-# --- pictures ---------------------------------------------------------------------
-
-def _tint(image_bgr: np.ndarray, where: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
-    """Blend `colour` into `image_bgr` (in place) where the (H, W) bool `where` is set."""
-    if np.any(where):
-        pixels = image_bgr[where].astype(np.float32)
-        image_bgr[where] = (pixels * (1 - alpha) + np.float32(colour) * alpha).astype(np.uint8)
-
-
-def overlay_errors(image_bgr: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Photo with true positives green, false positives red, false negatives blue.
-
-    The outline of the truth is drawn in white, so a miss stays visible on a
-    blue sky. image_bgr: uint8 (H, W, 3); truth, pred: (H, W) masks
-    (non-zero = trash). Returns a new uint8 (H, W, 3) BGR image.
-    """
-    truth, pred = truth.astype(bool), pred.astype(bool)
-    out = image_bgr[:, :, :3].copy()
-    _tint(out, truth & pred, TP_COLOUR, alpha)
-    _tint(out, pred & ~truth, FP_COLOUR, alpha)
-    _tint(out, truth & ~pred, FN_COLOUR, alpha)
-    contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, round(max(truth.shape) / 500)))
-    return out
-
-
-def overlay_mask(image_bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Photo with predicted trash tinted magenta and outlined; uint8 (H, W, 3) BGR."""
-    mask = mask.astype(bool)
-    out = image_bgr[:, :, :3].copy()
-    _tint(out, mask, MASK_COLOUR, alpha)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    thickness = max(1, round(max(mask.shape) / 400))
-    cv2.drawContours(out, contours, -1, MASK_COLOUR, thickness)
-    return out
-
-
-def add_caption(image_bgr: np.ndarray, text: str) -> np.ndarray:
-    """The image with a white strip of black text above it; uint8 (H + 22, W, 3)."""
-    strip = np.full((22, image_bgr.shape[1], 3), 255, np.uint8)
-    cv2.putText(strip, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.vstack([strip, image_bgr[:, :, :3]])
-
-
-# --- evaluating a labelled set ------------------------------------------------------
-
-def error_panel(image_bgr: np.ndarray, truth: np.ndarray, pred: np.ndarray, caption: str, height: int = 256,
-                long_side: int = 1024) -> np.ndarray:
-    """Photo and its error overlay side by side, captioned; uint8 BGR.
-
-    Small photos (synthetic composites) are enlarged to `height` px with
-    nearest-neighbour so single pixels stay visible; big ones are shrunk so
-    the panel is at most `long_side` px wide.
-    """
-    pair = np.hstack([image_bgr[:, :, :3], overlay_errors(image_bgr, truth, pred)])
-    scale = height / pair.shape[0]
-    if scale > 1:
-        pair = cv2.resize(pair, (round(pair.shape[1] * scale), height), interpolation=cv2.INTER_NEAREST)
-    return add_caption(shrink_to(pair, long_side), caption)
-
-
-def evaluate_photos(
-    model,
-    photos,
-    image_size: int,
-    threshold: float = 0.5,
-    mode: str = "tile",
-    tile_size: int = 256,
-    overlap: float = 0.25,
-    batch_size: int = 32,
-    keep: int = 4,
-    total: int | None = None,
-    desc: str = "evaluate",
-):
-    """Score the model on labelled photos.
-
-    photos: iterable of (name, image uint8 (H, W, 3) BGR, mask uint8 (H, W)
-    0/255). Resize mode predicts `batch_size` photos per model call; tile
-    mode one photo at a time, its tiles `batch_size` per call. Returns (rows, sweep, extremes): per-image
-    dicts of :func:`metrics.image_scores` plus name/width/height, summed
-    (T, 4) threshold-sweep counts, and :class:`metrics.Extremes` of captioned
-    error panels by IoU (images where truth and prediction are both empty are
-    not ranked: they are trivially perfect).
-    """
-    from tqdm import tqdm
-
-    from deeptrash import metrics
-
-    rows: list[dict] = []
-    sweep = np.zeros((len(metrics.DEFAULT_THRESHOLDS), 4), np.int64)
-    extremes = metrics.Extremes(keep)
-
-    def score(name: str, image: np.ndarray, mask: np.ndarray, probs: np.ndarray) -> None:
-        nonlocal sweep
-        truth, pred = mask > 127, probs >= threshold
-        row = {"name": name, "width": image.shape[1], "height": image.shape[0], **metrics.image_scores(truth, pred)}
-        rows.append(row)
-        sweep += metrics.sweep_counts(truth, probs)
-        if row["truth_pixels"] or row["pred_pixels"]:
-            extremes.offer(row["iou"], name, lambda: error_panel(
-                image, truth, pred, f"{name}  IoU {row['iou']:.2f}  green=found red=false blue=missed"))
-
-    pending: list[tuple[str, np.ndarray, np.ndarray]] = []
-
-    def flush() -> None:
-        for (name, image, mask), probs in zip(pending, predict_many(model, [p[1] for p in pending], image_size, batch_size)):
-            score(name, image, mask, probs)
-        pending.clear()
-
-    for name, image, mask in tqdm(photos, total=total, desc=desc, unit="photo"):
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"{name}: mask {mask.shape} and photo {image.shape[:2]} differ in size")
-        if mode == "resize":
-            pending.append((name, image, mask))
-            if len(pending) >= batch_size:
-                flush()
-        else:
-            probs = predict_probabilities(model, image, image_size, mode, tile_size, overlap, batch_size)
-            score(name, image, mask, probs)
-    flush()
-    return rows, sweep, extremes

@@ -2,12 +2,12 @@
 
 | engine | source |
 | --- | --- |
-| demo | photos rendered offline by deeptrash.demo (the default) |
+| demo | photos rendered offline by deeptrash.scrape.demo.photos (the default) |
 | folder | a local directory; a file matches when every query word is in its path |
 | urls | icrawler's URL-list crawler over a text file (the query value is its path) |
 | bing, google, baidu, flickr | icrawler's built-in search crawlers |
 
-Every engine pushes bytes through :meth:`deeptrash.download.ImageSink.accept`,
+Every engine pushes bytes through :meth:`deeptrash.scrape.download.ImageSink.accept`,
 so the checks, naming and manifest are the same whatever the source.
 :func:`preflight` raises a one-line UserError before anything is written;
 :func:`run_engine` fills a sink with one query's photos. The stage around them
@@ -23,10 +23,10 @@ import threading
 from pathlib import Path
 
 
-from deeptrash.download import ImageSink, SafeImageDownloader, retrying_adapter
 from deeptrash.errors import UserError
 from deeptrash.io import write_image
 from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
+from deeptrash.scrape.download import ImageSink, SafeImageDownloader, retrying_adapter
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,10 @@ def run_demo(sink: ImageSink, kind: str, query: str, count: int, seed: int, size
     """Render `count` demo photos into the sink; truth masks (trash objects, the
     litter in dirty landscapes) go to truth/<sha256>.png.
 
-    `photos` is deeptrash.demo.demo_photos unless given (tests pass a stand-in).
+    `photos` is deeptrash.scrape.demo.photos.demo_photos unless given (tests pass a stand-in).
     """
     if photos is None:
-        from deeptrash.demo import demo_photos as photos
+        from deeptrash.scrape.demo.photos import demo_photos as photos
     for index, photo in enumerate(photos(kind, query, count, seed, size=size, junk_share=junk_share,
                                            dirty_share=dirty_share)):
         row = sink.accept(photo.data, f"demo://{kind}/{query}/{index}", fetched_at="")  # rendered: no time
@@ -319,7 +319,7 @@ def run_engine(sink: ImageSink, scrape: ScrapeParams, kind: str, query: str, see
     """Fill `sink` with up to scrape.per_query images of `query` from scrape.engine.
 
     Call :func:`preflight` first. `demo_photos` stands in for
-    deeptrash.demo.demo_photos (tests).
+    deeptrash.scrape.demo.photos.demo_photos (tests).
     """
     engine, count = scrape.engine, scrape.per_query
     if engine == "demo":

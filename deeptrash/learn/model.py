@@ -106,7 +106,7 @@ BACKBONES: dict[str, tuple[type, dict]] = {
         activation="relu6",
     )),
 }
-# Backbones with ImageNet weights that need no network (deeptrash/pretrained.py).
+# Backbones with ImageNet weights that need no network (deeptrash/learn/pretrained.py).
 PRETRAINED = {"efficientnet_lite0_imagenet": "efficientnet_lite0"}
 
 # Channels of the head's 3x3 conv at 1/4 resolution (keras-cv's own head: a 1x1
@@ -262,7 +262,7 @@ def build_backbone(name: str) -> keras.Model:
     weights shipped in a pip package.
     """
     if name in PRETRAINED:
-        from deeptrash.pretrained import efficientnet_lite0_imagenet
+        from deeptrash.learn.pretrained import efficientnet_lite0_imagenet
 
         return efficientnet_lite0_imagenet()
     if name not in BACKBONES:
@@ -454,7 +454,7 @@ def compile_segmenter(model: keras.Model, *, learning_rate: float, total_steps: 
     Call inside the strategy scope that built `model`. Under a mixed_float16
     policy Keras wraps the optimizer in a LossScaleOptimizer itself.
     """
-    from deeptrash.losses import BceDiceLoss, segmentation_metrics
+    from deeptrash.learn.losses import BceDiceLoss, segmentation_metrics
 
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate, decay_steps=max(1, total_steps), alpha=0.05

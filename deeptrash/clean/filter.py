@@ -28,7 +28,7 @@ Every photo gets at most one rejection reason, the first that applies in
   score works at 64 px and adds a histogram-spread term that *rises* when a
   small photo is blurred (checked: sigma 2 -> 0.47, sigma 10 -> 0.60), so it
   cannot separate blurred from sharp here.
-- ``text_overlay``: deeptrash.text.text_score above ``max_text_score``.
+- ``text_overlay``: deeptrash.clean.text.text_score above ``max_text_score``.
 - Duplicates: cleanvision's exact sets (pixel md5); near duplicates are
   perceptual hashes (imagehash, as cleanvision uses) within
   ``near_duplicate_distance`` bits (:func:`near_duplicate_sets`).
@@ -50,12 +50,14 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
+from deeptrash.clean.text import text_score
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image, encode_image
 from deeptrash.params import KindFilterParams
-from deeptrash.text import text_score
 
 log = logging.getLogger(__name__)
 
@@ -151,19 +153,12 @@ def near_duplicate_sets(paths: list[str], hash_size: int, max_distance: int) -> 
     bits = np.array(bits, dtype=bool)
     distance = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
     close = np.triu(distance <= max_distance, 1)
-    parent = list(range(len(paths)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(*np.nonzero(close)):
-        parent[find(int(j))] = find(int(i))
+    # Components of the "close" graph; label k's smallest member comes before label k+1's,
+    # so groups keep the order of `paths`.
+    _, labels = connected_components(coo_matrix(close), directed=False)
     groups: dict[int, list[str]] = {}
-    for i, path in enumerate(paths):
-        groups.setdefault(find(i), []).append(path)
+    for label, path in zip(labels, paths):
+        groups.setdefault(int(label), []).append(path)
     return [g for g in groups.values() if len(g) > 1]
 
 

@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.inference import decode_photo
 from deeptrash.io import list_images, read_mask
+from deeptrash.photos import decode_photo
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Filter and crop stages: photo quality checks, text overlays, automatic cut-outs."""

@@ -1,0 +1,1 @@
+"""Train stage: the segmenter, its losses, input pipeline, pretrained weights, self-training."""

@@ -1,0 +1,1 @@
+"""Evaluate and audit stages (and stages/predict.py): scores, real labels, prediction, audit."""

@@ -1,0 +1,1 @@
+"""Scrape stage: search engines, the safe downloader and the offline demo renderer."""

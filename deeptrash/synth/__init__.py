@@ -1,0 +1,1 @@
+"""Synthesize stage: sources, the per-sample composite recipe, its image transforms."""
