@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from deeptrash.clean.text import text_score  # noqa: E402
 from deeptrash.params import KindFilterParams  # noqa: E402
-from tests.test_text import make_set, precision_recall  # noqa: E402
+from deeptrash.clean.text_set import make_set, precision_recall  # noqa: E402
 
 
 def edge_band_score(image: np.ndarray) -> float:

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from deeptrash.learn import dataset as ds  # noqa: E402
+from deeptrash.learn import fitting as fit  # noqa: E402
 from deeptrash.learn import model as seg  # noqa: E402
 from deeptrash.params import load_params  # noqa: E402
 
@@ -66,7 +67,7 @@ def timed_fit(model: keras.Model, data: tf.data.Dataset, steps: int) -> float:
 
 
 def new_model(backbone: str, bn_momentum: float, learning_rate: float, aspp_rates=None,
-              freeze_backbone: bool = False) -> keras.Model:
+              freeze_backbone: str = "none") -> keras.Model:
     model = seg.build_segmenter(backbone, bn_momentum=bn_momentum, freeze_backbone=freeze_backbone)
     if aspp_rates is not None:  # the same network with other dilation rates in its ASPP
         from keras_cv.src.layers.spatial_pyramid import SpatialPyramidPooling
@@ -74,7 +75,7 @@ def new_model(backbone: str, bn_momentum: float, learning_rate: float, aspp_rate
         model = seg.SigmoidDeepLabV3Plus(
             backbone=model.backbone, bn_momentum=bn_momentum, p5_layer=model.p5_layer,
             spatial_pyramid_pooling=SpatialPyramidPooling(dilation_rates=list(aspp_rates)))
-    return seg.compile_segmenter(model, learning_rate=learning_rate, total_steps=10_000)
+    return fit.compile_segmenter(model, learning_rate=learning_rate, total_steps=10_000)
 
 
 def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, cfg,
@@ -98,7 +99,7 @@ def pipeline_cost(synth: Path, size: int, batch: int, steps: int, rounds: int, c
 
 
 def backbone_speed(backbone: str, size: int, batch: int, steps: int, aspp_rates=None,
-                   freeze_backbone: bool = False) -> float:
+                   freeze_backbone: str = "none") -> float:
     """Training images/s of `backbone` at `size` px on one in-memory batch."""
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
@@ -170,7 +171,7 @@ def main() -> None:
         baseline = None
         for backbone in args.backbones:
             rate = backbone_speed(backbone, size, args.backbone_batch, args.backbone_steps,
-                                  freeze_backbone=backbone in seg.PRETRAINED)
+                                  freeze_backbone="all" if backbone in seg.PRETRAINED else "none")
             baseline = baseline or rate
             print(f"  {size:4d} px {backbone:20s} {rate:7.1f} images/s  ({rate / baseline:4.2f}x baseline)",
                   flush=True)

@@ -356,7 +356,7 @@ class TrainParams(Section):
         "efficientnet_lite0", "efficientnet_lite0_imagenet",
     ] = "mobilenet_v3_small"
     preset: str | None = None
-    freeze_backbone: bool = False
+    freeze_backbone: Literal["none", "P2", "P3", "P4", "all"] = "none"
     epochs: int = Field(12, ge=1, le=10000)
     batch_size: int = Field(16, ge=1, le=4096)
     learning_rate: float = Field(0.002, gt=0, le=1)

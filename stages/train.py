@@ -85,6 +85,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
     and the synthetic val IoU after it (the real test is evaluate.real)."""
     from deeptrash.io import list_images
+    from deeptrash.learn import fitting as fit
     from deeptrash.learn import model as seg
     from deeptrash.learn import selftrain as st
 
@@ -104,7 +105,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, seed)
     steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
     with strategy.scope():
-        seg.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
+        fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
     history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps, shuffle=False,
                         verbose=1 if sys.stdout.isatty() else 2)
@@ -120,10 +121,11 @@ def main(argv: list[str] | None = None) -> None:
 
     # TensorFlow is imported only now, so --help and param errors stay fast.
     from deeptrash.learn import dataset as ds
+    from deeptrash.learn import fitting as fit
     from deeptrash.learn import model as seg
 
-    strategy = seg.choose_strategy()  # first TF call: multi-worker needs that
-    policy = seg.configure_runtime(params.seed, cfg.precision, cfg.deterministic)
+    strategy = fit.choose_strategy()  # first TF call: multi-worker needs that
+    policy = fit.configure_runtime(params.seed, cfg.precision, cfg.deterministic)
     train_files, val_files = ds.list_split(synth / "train"), ds.list_split(synth / "val")
     side = first_image_side(synth / "train")
     size = ds.model_size(side)
@@ -144,18 +146,18 @@ def main(argv: list[str] | None = None) -> None:
     with strategy.scope():
         model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum,
                                     freeze_backbone=cfg.freeze_backbone)
-        seg.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
+        fit.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
                               bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
-    seg.fit_on_workers(model, strategy)
+    fit.fit_on_workers(model, strategy)
 
-    chief = seg.is_chief(strategy)
+    chief = fit.is_chief(strategy)
     extra = []
     if chief:
         from dvclive.keras import DVCLiveCallback
 
         live = open_dvclive(args.dvclive, {"seed": params.seed, **cfg.model_dump()})
         extra.append(DVCLiveCallback(live=live))
-    callbacks = seg.training_callbacks(cfg.batch_size, cfg.early_stopping, extra)
+    callbacks = fit.training_callbacks(cfg.batch_size, cfg.early_stopping, extra)
     throughput, keep_best = callbacks[0], callbacks[1]
 
     started = time.perf_counter()

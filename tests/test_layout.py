@@ -130,7 +130,6 @@ def test_the_checks_catch_violations():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.xfail(strict=True, reason="bench/text.py still imports its text-overlay set from tests/test_text.py")
 def test_bench_does_not_import_tests():
     for path in sorted((ROOT / "bench").glob("*.py")):
         assert not any(t.startswith("tests") for t in imported_modules(path, set())), path.name

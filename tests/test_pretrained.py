@@ -138,10 +138,11 @@ def test_lite0_gets_the_wheels_imagenet_weights():
 def test_frozen_pretrained_backbone_stays_put_while_the_head_learns():
     import keras
 
-    from deeptrash.learn.model import build_segmenter, compile_segmenter
+    from deeptrash.learn.fitting import compile_segmenter
+    from deeptrash.learn.model import build_segmenter
 
     keras.utils.set_random_seed(0)
-    model = build_segmenter("efficientnet_lite0_imagenet", freeze_backbone=True)
+    model = build_segmenter("efficientnet_lite0_imagenet", freeze_backbone="all")
     assert model.p5_layer == "block7a_project_bn"
     compile_segmenter(model, learning_rate=0.01, total_steps=20)
     rng = np.random.default_rng(0)

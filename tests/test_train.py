@@ -134,7 +134,7 @@ def test_only_the_chief_or_else_worker_zero_writes_outputs():
 
     import tensorflow as tf
 
-    from deeptrash.learn.model import is_chief
+    from deeptrash.learn.fitting import is_chief
 
     def strategy(cluster: dict, task_type: str, task_id: int):
         resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
@@ -277,14 +277,14 @@ def test_training_over_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from deeptrash.learn import dataset as ds, model as seg
-        strategy = seg.choose_strategy()
-        seg.configure_runtime(0, "auto", deterministic=False)
+        from deeptrash.learn import dataset as ds, fitting as fit, model as seg
+        strategy = fit.choose_strategy()
+        fit.configure_runtime(0, "auto", deterministic=False)
         files = ds.list_split({str(tmp_path / "synth" / "train")!r})
         data = ds.make_dataset(files, 32, 8, training=True, seed=0)
         with strategy.scope():
             model = seg.build_segmenter("mobilenet_v3_small")
-            seg.compile_segmenter(model, learning_rate=0.005, total_steps=6)
+            fit.compile_segmenter(model, learning_rate=0.005, total_steps=6)
         history = model.fit(data, epochs=3, verbose=0)
         print("RESULT", json.dumps({{"replicas": strategy.num_replicas_in_sync,
                                      "strategy": type(strategy).__name__,
