@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from deeptrash.clean.text import text_score
 from deeptrash.errors import UserError
-from deeptrash.io import decode_image, encode_image
+from deeptrash.io import decode_image, encode_image, flatten_alpha
 from deeptrash.params import KindFilterParams
 
 log = logging.getLogger(__name__)
@@ -160,14 +160,6 @@ def near_duplicate_sets(paths: list[str], hash_size: int, max_distance: int) -> 
     for label, path in zip(labels, paths):
         groups.setdefault(int(label), []).append(path)
     return [g for g in groups.values() if len(g) > 1]
-
-
-def flatten_alpha(image: np.ndarray, background: int = 128) -> np.ndarray:
-    """uint8 (H, W, 3) BGR: a BGRA image composited over a flat grey; BGR passes through."""
-    if image.ndim != 3 or image.shape[2] != 4:
-        return image
-    alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-    return (image[:, :, :3] * alpha + background * (1 - alpha) + 0.5).astype(np.uint8)
 
 
 def analysis_copy(image: np.ndarray, side: int = ANALYSIS_SIDE) -> np.ndarray:

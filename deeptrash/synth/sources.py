@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deeptrash.errors import UserError
-from deeptrash.io import decode_image, list_images, read_file_table, require_dir, sha256_bytes, shrink_to
+from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, require_dir, sha256_bytes, shrink_to
 from deeptrash.params import SynthParams
 from deeptrash.synth import augment
 
@@ -111,8 +111,7 @@ def _fingerprint(path: Path, cutout: bool) -> tuple[str, int, float, np.ndarray]
         return None
     if cutout and image.shape[2] == 4:
         # Hash what the object looks like on grey, not what hides under alpha 0.
-        alpha = image[:, :, 3:4].astype(np.float32) / 255
-        image = (image[:, :, :3] * alpha + 128 * (1 - alpha)).astype(np.uint8)
+        image = flatten_alpha(image, 128)
     gray = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2GRAY)
     thumb = cv2.resize(image[:, :, :3], (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
     return sha256_bytes(data), dhash(gray), image.shape[1] / image.shape[0], thumb
