@@ -104,6 +104,18 @@ def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+def scale_by(image: np.ndarray, factor: float) -> np.ndarray:
+    """Scale an image by `factor` (OpenCV's fx/fy; area averaging down, bilinear up).
+
+    Unlike :func:`shrink_to` it may enlarge, and OpenCV sizes the result
+    itself; analyses whose thresholds were tuned on it keep exactly its pixels.
+    """
+    if factor == 1:
+        return image
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
+
+
 def flatten_alpha(image: np.ndarray, background: int | np.ndarray = 128) -> np.ndarray:
     """uint8 (H, W, 3): a BGRA image composited over `background`; BGR or grey pass through.
 

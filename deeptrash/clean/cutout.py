@@ -13,6 +13,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from deeptrash.io import scale_by
+
 
 # The luminance difference counts half as much as the colour difference, and
 # about a third when the pixel is darker than the background: soft shadows on a
@@ -380,7 +382,7 @@ class AutoMask(NamedTuple):
 def auto_mask(bgr: np.ndarray, work_size: int, iterations: int = 3) -> AutoMask:
     """Automatic foreground of a uint8 (H, W, 3) photo at working size (see AutoMask)."""
     scale = working_scale(bgr.shape, work_size)
-    small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = scale_by(bgr, scale)
     strip = border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
     lab = to_lab(small)
     distance = background_distance(lab, strip)
@@ -427,7 +429,7 @@ def box_mask(bgr: np.ndarray, box: tuple[int, int, int, int], work_size: int,
     Returns (bool (h, w) working-size mask: the largest piece inside the box, scale).
     """
     scale = working_scale(bgr.shape, work_size)
-    small = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = scale_by(bgr, scale)
     sh, sw = small.shape[:2]
     x0 = int(np.clip(np.floor(box[0] * scale), 0, sw - 1))
     y0 = int(np.clip(np.floor(box[1] * scale), 0, sh - 1))

@@ -54,7 +54,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from deeptrash.io import flatten_alpha
+from deeptrash.io import flatten_alpha, scale_by
 
 WORK_SIDE = 512          # long side the photo is analysed at, px
 STROKE_KERNEL = 15       # top-hat/black-hat element: strokes thinner than this are kept
@@ -92,13 +92,9 @@ def _working_gray(image: np.ndarray) -> np.ndarray:
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     # Always to the same size, up or down, so that the geometry limits below
     # mean the same thing for a 200 px thumbnail and a 4000 px photo. (Not
-    # io.shrink_to: that never enlarges, and scaling by fx/fy differs from a
-    # resize to the rounded size by a grey level here and there.)
-    scale = WORK_SIDE / max(gray.shape[:2])
-    if scale != 1:
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=interpolation)
-    return gray
+    # io.shrink_to: that never enlarges, and scaling by fx/fy (io.scale_by) differs
+    # from a resize to the rounded size by a grey level here and there.)
+    return scale_by(gray, WORK_SIDE / max(gray.shape[:2]))
 
 
 @dataclass
