@@ -386,11 +386,11 @@ class EvaluateParams(Section):
 class AuditParams(Section):
     """The audit stage: the trained model over every kept landscape (deeptrash/measure/audit.py)."""
 
-    tile_size: int = Field(128, ge=32, le=4096)      # tile side in photo pixels
+    tile_size: int = Field(64, ge=32, le=4096)       # tile side in photo pixels
     tile_overlap: float = Field(0.25, ge=0, lt=1)
     threshold: float = Field(0.5, gt=0, lt=1)        # pixel probability counted as trash (area, pieces)
     min_piece: float = Field(0.0002, ge=0, lt=1)     # smaller patches (share of the photo) are not pieces
-    flag_score: float = Field(0.5, gt=0, le=1)       # photos scoring at least this are flagged
+    flag_score: float = Field(0.9, gt=0, le=1)       # photos scoring at least this are flagged
     sheet: int = Field(24, ge=0, le=200)             # most suspicious photos on plots/audit/suspects.png
 
 
