@@ -253,7 +253,8 @@ def test_stage_outputs_follow_the_contract(trained):
     from deeptrash.learn.dataset import list_split, make_dataset
 
     meta = json.loads((trained / "models" / "meta.json").read_text())
-    assert meta["image_size"] == 64 and meta["backbone"] == "mobilenet_v3_small"
+    backbone = yaml.safe_load((trained / "params.yaml").read_text())["train"]["backbone"]
+    assert meta["image_size"] == 64 and meta["backbone"] == backbone
     assert "threshold" not in meta  # evaluate and predict take theirs from params / the command line
     # Plain Keras loading works once deeptrash.learn.model is imported (done by the fixture).
     model = keras.models.load_model(trained / "models" / "segmenter.keras", compile=False)
