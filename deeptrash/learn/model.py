@@ -97,7 +97,8 @@ BACKBONES: dict[str, tuple[type, dict]] = {
     )),
     "efficientnet_lite0": (keras_cv.models.EfficientNetLiteBackbone, LITE0),
 }
-# Backbones with ImageNet weights that need no network (deeptrash/learn/pretrained.py).
+# Backbones with ImageNet weights that need no network (deeptrash/learn/pretrained.py):
+# name -> its architecture in BACKBONES.
 PRETRAINED = {"efficientnet_lite0_imagenet": "efficientnet_lite0"}
 
 # Channels of the head's 3x3 conv at 1/4 resolution (keras-cv's own head: a 1x1
@@ -115,7 +116,7 @@ ASPP_RATES = (1, 2, 3)
 # The P5 feature for backbones whose last layer only serves ImageNet
 # classification: EfficientNet-Lite's 1280-channel top conv quadruples the
 # ASPP's input for nothing; its last block's 320 channels go in instead.
-P5_LAYERS = {"efficientnet_lite0": "block7a_project_bn", "efficientnet_lite0_imagenet": "block7a_project_bn"}
+P5_LAYERS = {"efficientnet_lite0": "block7a_project_bn"}  # by architecture (PRETRAINED maps names to it)
 # Start the sigmoid near the share of litter pixels (~10 %) instead of 50 %,
 # so the first steps do not spend themselves unlearning "everything is litter".
 LOGIT_PRIOR = -2.2
@@ -333,7 +334,7 @@ def build_segmenter(backbone: str = "mobilenet_v3_small", *, preset: str | None 
     """
     net = backbone_from_preset(preset) if preset else build_backbone(backbone)
     model = SigmoidDeepLabV3Plus(backbone=net, bn_momentum=bn_momentum, name="deeptrash_segmenter",
-                                 p5_layer=None if preset else P5_LAYERS.get(backbone))
+                                 p5_layer=None if preset else P5_LAYERS.get(PRETRAINED.get(backbone, backbone)))
     freeze_backbone_layers(model, freeze_backbone)
     log.info("segmenter: DeepLabV3Plus on %s (%s), %.2f M parameters",
              type(net).__name__, preset or backbone, model.count_params() / 1e6)

@@ -164,11 +164,3 @@ def efficientnet_lite0_imagenet(checkpoint: str | Path | None = None) -> keras.M
         layer.set_weights(weights)
     return backbone
 
-
-def imagenet_classifier(backbone: keras.Model, checkpoint: str | Path | None = None) -> keras.Model:
-    """The backbone plus the checkpoint's ImageNet head (for checking the weights load right)."""
-    state = read_torch_state_dict(checkpoint or lite0_checkpoint())
-    dense = keras.layers.Dense(1000, activation="softmax")
-    outputs = dense(keras.layers.GlobalAveragePooling2D()(backbone.output))
-    dense.set_weights([state["_fc.weight"].T, state["_fc.bias"]])
-    return keras.Model(backbone.input, outputs)
