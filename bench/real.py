@@ -171,14 +171,15 @@ def finetune_full_model(params: dict, full: Path, folder: Path) -> float:
     return seconds
 
 
-def run_variant(name: str, params: dict, work: Path, real: Path, log: Path, fresh: bool) -> dict:
+def run_variant(name: str, params: dict, work: Path, real: Path, log: Path, fresh: bool,
+                reuse_full: bool = False) -> dict:
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256((json.dumps(params, sort_keys=True) + code_digest()).encode()).hexdigest()[:12]
     result_path = folder / "result.json"
     if result_path.is_file() and not fresh:
         result = json.loads(result_path.read_text())
-        if result.get("key") == key:
+        if result.get("key") == key or (reuse_full and name == "full"):
             return result
     params_path = folder / "params.yaml"
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -236,6 +237,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                         help="extra override for every variant, e.g. synth.size=128 (repeatable)")
     parser.add_argument("--fresh", action="store_true", help="re-run variants even if their results exist")
+    parser.add_argument("--reuse-full", action="store_true",
+                        help="keep the full variant's model and row from an earlier run even if code or params "
+                             "changed since (to fine-tune or re-score it without a new hour of training)")
     args = parser.parse_args()
     for folder, what in ((args.sources, "--sources"), (args.real, "--real")):
         if not folder.is_dir():
@@ -274,7 +278,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         params = variant_params(profile, VARIANTS[name], args.sources.resolve(), args.real.resolve(), budget)
-        print_row(run_variant(name, params, work, args.real.resolve(), log, args.fresh))
+        print_row(run_variant(name, params, work, args.real.resolve(), log, args.fresh, args.reuse_full))
 
 
 if __name__ == "__main__":
