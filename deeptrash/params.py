@@ -333,6 +333,7 @@ class SelftrainParams(Section):
 
     scenes: str | None = None     # folder of unlabelled photos of litter where it lies
     epochs: int = Field(3, ge=1, le=1000)
+    rounds: int = Field(1, ge=1, le=10)          # pseudo-label then fine-tune, this many times (each with the last model)
     learning_rate: float = Field(0.0005, gt=0, le=1)
     confident: float = Field(0.8, gt=0, lt=1)    # pseudo-trash at or above this probability
     background: float = Field(0.2, gt=0, lt=1)   # pseudo-background at or below it; between: ignored

@@ -82,11 +82,11 @@ def first_image_side(split_dir: Path) -> int:
 
 def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
     """Self-training (deeptrash/learn/selftrain.py): pseudo-label train.selftrain.scenes with the
-    model just trained, then fine-tune on those tiles mixed with the composites. Returns counts
-    and the synthetic val IoU after it (the real test is evaluate.real)."""
+    model just trained, then fine-tune on those tiles mixed with the composites; `rounds` times, each
+    round labelling with the model the last one left. Returns the last round's counts, the synthetic
+    val IoU after it (the real test is evaluate.real) and, with several rounds, each round's counts."""
     from deeptrash.io import list_images
     from deeptrash.learn import fitting as fit
-    from deeptrash.learn import model as seg
     from deeptrash.learn import selftrain as st
 
     settings = cfg.selftrain
@@ -94,23 +94,32 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     photos = list_images(folder)
     if not photos:
         raise UserError(f"train.selftrain.scenes: no photos in {folder}")
-    tiles, targets, counts = st.label_scenes(model, photos, size, settings)
-    log.info("self-training: %d tiles from %d scene photos (%.2f%% pseudo-trash, %.0f%% ignored)", counts["tiles"],
-             counts["photos"], 100 * counts.get("trash_share", 0), 100 * counts.get("ignored_share", 0))
-    if not counts["tiles"]:
-        log.warning("self-training: no confident tile in %s; model kept as trained", folder)
-        return counts
-    composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=seed + 1,
-                                 cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
-    mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, seed)
     steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
-    with strategy.scope():
-        fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
-                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
-    history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps, shuffle=False,
-                        verbose=1 if sys.stdout.isatty() else 2)
-    counts["val_iou_after"] = float(history.history["val_iou"][-1])
-    return counts
+    by_round = []
+    for round_index in range(settings.rounds):
+        tiles, targets, counts = st.label_scenes(model, photos, size, settings)
+        log.info("self-training round %d of %d: %d tiles from %d scene photos (%.2f%% pseudo-trash, %.0f%% ignored)",
+                 round_index + 1, settings.rounds, counts["tiles"], counts["photos"],
+                 100 * counts.get("trash_share", 0), 100 * counts.get("ignored_share", 0))
+        if not counts["tiles"]:
+            log.warning("self-training: no confident tile in %s; model kept as it was", folder)
+            by_round.append(counts)
+            break
+        round_seed = seed + 101 * round_index  # fresh composite order and tile draws each round
+        composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=round_seed + 1,
+                                     cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
+        mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, round_seed)
+        with strategy.scope():
+            fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
+                                  bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+        history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps,
+                            shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+        counts["val_iou_after"] = float(history.history["val_iou"][-1])
+        by_round.append(counts)
+    result = dict(by_round[-1])
+    if settings.rounds > 1:
+        result["rounds"] = {f"round_{i + 1}": counts for i, counts in enumerate(by_round)}  # dvc metrics: no lists
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,7 +58,8 @@ def test_stage_fine_tunes_on_pseudo_labelled_scenes(tmp_path):
     write_synth(tmp_path / "data" / "synth", 16, 4, 32)
     write_scenes(tmp_path / "scenes", 4, size=64)
     write_params(tmp_path / "params.yaml", epochs=2, batch_size=8, learning_rate=0.005, early_stopping=0,
-                 selftrain={"scenes": "scenes", "epochs": 1, "tile_size": 32, "confident": 0.6, "background": 0.4})
+                 selftrain={"scenes": "scenes", "epochs": 1, "rounds": 2, "tile_size": 32, "confident": 0.6,
+                            "background": 0.4})
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -70,6 +71,8 @@ def test_stage_fine_tunes_on_pseudo_labelled_scenes(tmp_path):
     assert counts["photos"] == 4 and counts["tiles"] > 0
     assert 0 <= counts["trash_share"] < 1 and 0 <= counts["ignored_share"] < 1
     assert np.isfinite(counts["val_iou_after"])
+    assert list(counts["rounds"]) == ["round_1", "round_2"]  # the second round labelled with the fine-tuned model
+    assert counts["rounds"]["round_2"]["val_iou_after"] == counts["val_iou_after"]
     assert (tmp_path / "models" / "segmenter.keras").is_file()
 
 
