@@ -63,9 +63,25 @@ def test_objects_found_and_false_pieces():
     pred[15:18, 15:18] = True   # a piece touching nothing -> false
     pred[8:9, 16:17] = True     # another false piece, 1 px
     result = metrics.object_counts(truth, pred)
-    assert result == {"objects": 3, "found": 1, "pieces": 4, "false_pieces": 2}
+    assert result == {"objects": 3, "found": 1, "pieces": 4, "false_pieces": 2, "small_objects": 0, "small_found": 0}
     assert metrics.count_pieces(pred) == 4
     assert metrics.count_pieces(pred, min_area=2) == 3
+
+
+def test_small_objects_are_counted_apart():
+    truth = np.zeros((200, 200), bool)  # small: under 0.1% of 40,000 px = 40 px
+    truth[10:16, 10:16] = True          # 36 px, small, found
+    truth[10:16, 50:56] = True          # 36 px, small, missed
+    truth[100:120, 100:120] = True      # 400 px, found
+    pred = np.zeros_like(truth)
+    pred[10:16, 10:16] = True
+    pred[100:120, 100:115] = True
+    counts = metrics.object_counts(truth, pred)
+    assert (counts["objects"], counts["found"], counts["small_objects"], counts["small_found"]) == (3, 2, 2, 1)
+    scores = metrics.aggregate([metrics.image_scores(truth, pred), metrics.image_scores(truth, np.zeros_like(pred))])
+    assert scores["object_recall_small"] == pytest.approx(1 / 4)
+    assert scores["object_recall_larger"] == pytest.approx(1 / 2)
+    assert scores["small_objects"] == 4
 
 
 def test_diagonal_neighbours_are_one_piece():

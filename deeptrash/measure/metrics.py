@@ -28,7 +28,10 @@ Over a data set two aggregates are reported:
 Object level: each connected piece (8-connected) of the truth is one object;
 it is *found* when the prediction covers at least half of its pixels. A
 *false piece* is a connected piece of the prediction that touches no truth
-pixel at all.
+pixel at all. Objects under :data:`SMALL_OBJECT` of the image's pixels (a
+cigarette butt or a bottle cap in a phone photo) are also counted apart:
+object recall on them and on the rest says whether a model misses the small
+ones, which pixel scores hardly show.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import cv2
 import numpy as np
 
 PIXEL_SCORES = ("iou", "dice", "precision", "recall", "accuracy")
+SMALL_OBJECT = 0.001  # share of the image's pixels below which a truth piece is a small object
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
@@ -138,8 +142,9 @@ def object_counts(truth: np.ndarray, pred: np.ndarray, min_cover: float = 0.5) -
 
     truth, pred: (H, W) masks. Returns ints: `objects` (truth pieces),
     `found` (truth pieces with >= `min_cover` of their pixels predicted),
-    `pieces` (predicted pieces) and `false_pieces` (predicted pieces that
-    touch no truth pixel).
+    `pieces` (predicted pieces), `false_pieces` (predicted pieces that
+    touch no truth pixel), and `small_objects` / `small_found`: the same two
+    counts for truth pieces under :data:`SMALL_OBJECT` of the image.
     """
     truth, pred = as_bool(truth), as_bool(pred)
     if truth.shape != pred.shape:
@@ -149,17 +154,19 @@ def object_counts(truth: np.ndarray, pred: np.ndarray, min_cover: float = 0.5) -
     # Pixels per truth piece, and how many of them are predicted (bincount by label).
     size = np.bincount(true_labels.ravel(), minlength=n_true + 1)[1:]
     covered = np.bincount(true_labels[pred].ravel(), minlength=n_true + 1)[1:]
-    found = int(np.count_nonzero(covered >= min_cover * size))
+    hit = covered >= min_cover * size
+    small = size < SMALL_OBJECT * truth.size
     touching = np.unique(pred_labels[truth & pred])
     false_pieces = n_pred - int(np.count_nonzero(touching))
-    return {"objects": n_true, "found": found, "pieces": n_pred, "false_pieces": false_pieces}
+    return {"objects": n_true, "found": int(np.count_nonzero(hit)), "pieces": n_pred, "false_pieces": false_pieces,
+            "small_objects": int(np.count_nonzero(small)), "small_found": int(np.count_nonzero(hit & small))}
 
 
 def image_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
     """Everything measured on one image: pixel scores, counts and object counts.
 
     Keys: iou, dice, precision, recall, accuracy (floats), tp, fp, fn, tn,
-    truth_pixels, pred_pixels, objects, found, pieces, false_pieces (ints).
+    truth_pixels, pred_pixels, objects, found, pieces, false_pieces, small_objects, small_found (ints).
     """
     counts = confusion_counts(truth, pred)
     row: dict[str, float | int] = dict(scores_from_counts(counts))
@@ -174,7 +181,8 @@ def aggregate(rows: list[dict]) -> dict[str, float | int]:
 
     Pooled (headline) pixel scores under their plain names, per-image means
     as `<name>_mean`, object recall (pooled: found / objects, 1.0 when there
-    are no objects), totals of objects/found/false_pieces, and `images`.
+    are no objects; also apart for small objects and the others), totals of
+    objects/found/false_pieces, and `images`.
     """
     if not rows:
         raise ValueError("no images to aggregate")
@@ -186,8 +194,13 @@ def aggregate(rows: list[dict]) -> dict[str, float | int]:
         result[f"{name}_mean"] = float(np.mean([row[name] for row in rows]))
     objects = sum(int(row["objects"]) for row in rows)
     found = sum(int(row["found"]) for row in rows)
+    small = sum(int(row.get("small_objects", 0)) for row in rows)
+    small_found = sum(int(row.get("small_found", 0)) for row in rows)
     result.update(
         object_recall=_ratio(found, objects),
+        object_recall_small=_ratio(small_found, small),
+        object_recall_larger=_ratio(found - small_found, objects - small),
+        small_objects=small,
         objects=objects,
         objects_found=found,
         false_pieces=sum(int(row["false_pieces"]) for row in rows),
