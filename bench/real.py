@@ -60,6 +60,8 @@ VARIANTS: dict[str, dict] = {
     # Self-training on the real photos' images (never their masks), then scored on the same photos:
     # transductive, so only the hidden half of the set says whether it generalises.
     "selftrain": {"train.selftrain.scenes": "{real}/images"},
+    # Two rounds: the fine-tuned model labels the scenes again (fewer false pieces to learn from).
+    "selftrain2": {"train.selftrain.scenes": "{real}/images", "train.selftrain.rounds": 2},
 }
 # Settings that only change how a trained model is scored: such variants reuse the full model.
 EVAL_ONLY = ("evaluate.",)
