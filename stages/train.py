@@ -95,6 +95,9 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     if not photos:
         raise UserError(f"train.selftrain.scenes: no photos in {folder}")
     steps = ds.steps_per_epoch(len(train_files), cfg.batch_size, training=True)
+    # Built once: every round draws from the same decoded (cached) composites.
+    composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=seed + 1,
+                                 cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
     by_round = []
     for round_index in range(settings.rounds):
         tiles, targets, counts = st.label_scenes(model, photos, size, settings)
@@ -105,9 +108,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
             log.warning("self-training: no confident tile in %s; model kept as it was", folder)
             by_round.append(counts)
             break
-        round_seed = seed + 101 * round_index  # fresh composite order and tile draws each round
-        composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=round_seed + 1,
-                                     cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
+        round_seed = seed + 101 * round_index  # fresh tile order and mixing draws each round
         mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, round_seed)
         with strategy.scope():
             fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,

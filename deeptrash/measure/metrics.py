@@ -194,8 +194,8 @@ def aggregate(rows: list[dict]) -> dict[str, float | int]:
         result[f"{name}_mean"] = float(np.mean([row[name] for row in rows]))
     objects = sum(int(row["objects"]) for row in rows)
     found = sum(int(row["found"]) for row in rows)
-    small = sum(int(row.get("small_objects", 0)) for row in rows)
-    small_found = sum(int(row.get("small_found", 0)) for row in rows)
+    small = sum(int(row["small_objects"]) for row in rows)
+    small_found = sum(int(row["small_found"]) for row in rows)
     result.update(
         object_recall=_ratio(found, objects),
         object_recall_small=_ratio(small_found, small),
