@@ -16,6 +16,8 @@ process CPU time, which other jobs hardly change):
   resized and colour-converted on its own, sent in chunks of 8 (8 + 8 + 4),
   each answer resized back and blended at photo resolution;
 - resize mode (one model call on the squashed photo);
+- the real profile's test-time views (tile sizes 1, 1.5 and 2 x 256 px, and
+  the mirrored photo: six predictions averaged), for what its IoU gain costs;
 - the model call alone on the 20 tiles, through ``predict_on_batch`` (what
   inference uses) and through a ``tf.function`` of ``model(x,
   training=False)`` traced once for that batch shape;
@@ -144,6 +146,9 @@ def main() -> None:
                 lambda: inference.predict_probabilities(model, photo, size, "tile", TILE, OVERLAP, batch_size=32),
             "baseline: previous tile mode (8 + 8 + 4)": lambda: old_tile_mode(model, photo, size),
             "resize mode": lambda: inference.predict_probabilities(model, photo, size, "resize"),
+            "tile mode, 3 scales x flip (real profile)":
+                lambda: inference.predict_probabilities(model, photo, size, "tile", TILE, OVERLAP, 32,
+                                                        scales=(1.0, 1.5, 2.0), flip=True),
             "model call only, predict_on_batch": lambda: model.predict_on_batch(tiles),
             "model call only, tf.function (traced once)": lambda: call(tiles).numpy(),
             "non-model work, tile mode":

@@ -328,6 +328,10 @@ class SynthParams(Section):
 
 # --- train ----------------------------------------------------------------
 
+# A tile size for test-time averaging, as a multiple of tile_size.
+TileScale = Annotated[float, Field(gt=0.1, le=8)]
+
+
 class SelftrainParams(Section):
     """Fine-tuning on pseudo-labelled real scenes (deeptrash/learn/selftrain.py); off while `scenes` is null."""
 
@@ -341,6 +345,8 @@ class SelftrainParams(Section):
     share: float = Field(0.5, gt=0, lt=1)        # share of fine-tuning samples from the scenes
     tile_size: int = Field(256, ge=32, le=4096)  # photo px per tile, as evaluate.tile_size
     tile_overlap: float = Field(0.25, ge=0, lt=1)
+    scales: list[TileScale] = Field([1.0], min_length=1, max_length=8)  # as evaluate.scales
+    flip: bool = False                                                   # as evaluate.flip
 
     @field_validator("background")
     @classmethod
@@ -379,6 +385,10 @@ class EvaluateParams(Section):
     mode: Literal["resize", "tile"] = "tile"   # real photos: tiles at the training scale keep small litter
     tile_size: int = Field(256, ge=32, le=4096)
     tile_overlap: float = Field(0.25, ge=0, lt=1)
+    # Test-time views averaged (deeptrash/learn/inference.py): tile sizes as multiples of tile_size
+    # (tile mode), and the mirrored photo.
+    scales: list[TileScale] = Field([1.0], min_length=1, max_length=8)
+    flip: bool = False
     overlays: int = Field(4, ge=0, le=100)
 
 

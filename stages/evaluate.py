@@ -101,17 +101,18 @@ def main(argv: list[str] | None = None) -> None:
     image_size = inference.model_image_size(args.model, model)
     log.info("model %s at %d px; threshold %.2f", args.model, image_size, params.threshold)
 
-    sets = [("synthetic", synthetic, n_synthetic, "resize")]
+    # Composites are model-sized: one plain view. Real photos get the test-time views of params.
+    sets = [("synthetic", synthetic, n_synthetic, "resize", [1.0], False)]
     if real is not None:
-        sets.append(("real", iter(real), len(real), params.mode))
+        sets.append(("real", iter(real), len(real), params.mode, params.scales, params.flip))
     report: dict = {"threshold": params.threshold}
     per_image, sweep_table = [], pd.DataFrame({"threshold": metrics.DEFAULT_THRESHOLDS})
     with staged_dir("plots/evaluate") as plots:
-        for label, photos, total, mode in sets:
+        for label, photos, total, mode, scales, flip in sets:
             rows, sweep, extremes = evaluation.evaluate_photos(
                 model, photos, image_size, threshold=params.threshold, mode=mode,
                 tile_size=params.tile_size, overlap=params.tile_overlap, batch_size=args.batch_size,
-                keep=params.overlays, total=total, desc=label,
+                keep=params.overlays, total=total, desc=label, scales=scales, flip=flip,
             )
             if not rows:
                 raise UserError(f"{label}: none of the {total} labelled photos could be read")

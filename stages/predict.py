@@ -91,6 +91,11 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
                         help="tile side in photo pixels, shown to the model at its image size (tile mode)")
     parser.add_argument("--overlap", type=float, default=defaults.tile_overlap,
                         help="share of a tile overlapping its neighbour, 0..<1 (tile mode)")
+    parser.add_argument("--scales", type=float, nargs="+", default=defaults.scales, metavar="SCALE",
+                        help="tile sizes as multiples of --tile-size, their predictions averaged (tile mode; "
+                        "e.g. 1 1.5 2: large objects seen whole, several times slower)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
+                        help="also predict the mirrored photo and average (twice the time)")
     parser.add_argument("--batch-size", type=int, default=32, help="most model inputs (tiles) per call")
     parser.add_argument("--min-piece", type=float, default=0.0002,
                         help="smallest patch counted in 'pieces', as a share of the photo's pixels")
@@ -105,6 +110,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--overlap must be in [0, 1), not {args.overlap}")
     if args.tile_size < 32:
         raise UserError(f"--tile-size must be at least 32 px, not {args.tile_size}")
+    if min(args.scales) <= 0.1 or max(args.scales) > 8:
+        raise UserError(f"--scales must each be above 0.1 and at most 8, not {args.scales}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, not {args.batch_size}")
     if not 0 <= args.min_piece < 1:
@@ -125,7 +132,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
     height, width = image.shape[:2]
     probs = inference.predict_probabilities(
         model, image, image_size, mode=args.mode, tile_size=args.tile_size,
-        overlap=args.overlap, batch_size=args.batch_size,
+        overlap=args.overlap, batch_size=args.batch_size, scales=args.scales, flip=args.flip,
     )
     mask = probs >= args.threshold
     mask_name, overlay_name = f"{stem}_mask.png", f"{stem}_overlay.jpg"

@@ -44,7 +44,12 @@ def workdir(tmp_path, model_path, monkeypatch):  # noqa: F811
     return tmp_path
 
 
-def test_evaluate_writes_known_metrics_sweep_and_overlays(workdir):
+@pytest.mark.parametrize("views", [{}, {"scales": [1.0, 2.0], "flip": True}], ids=["one_view", "views"])
+def test_evaluate_writes_known_metrics_sweep_and_overlays(workdir, views):
+    # A per-pixel model scores the same from every view: the real set's test-time views change nothing here.
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["evaluate"].update(views)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     evaluate.main([])
     report = json.loads((workdir / "metrics/evaluate.json").read_text())
     assert report["threshold"] == 0.5

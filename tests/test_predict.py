@@ -314,3 +314,55 @@ def test_tile_mode_matches_the_old_photo_space_blend(model):
             weight[y:y + tile, x:x + tile] += window
     probs = inference.predict_probabilities(model, image, size, mode="tile", tile_size=tile, overlap=overlap)
     assert np.abs(probs - total / weight).mean() < 0.01
+
+
+# --- test-time views: several tile sizes, the mirrored photo --------------------
+
+def test_views_average_each_tile_size_and_the_mirror_put_back():
+    image = np.random.default_rng(7).integers(0, 256, (150, 230, 3), dtype=np.uint8)
+    one = inference.predict_probabilities(RampModel(), image, 32, tile_size=64, overlap=0.3)
+    np.testing.assert_array_equal(one, inference.predict_probabilities(
+        RampModel(), image, 32, tile_size=64, overlap=0.3, scales=[1.0], flip=False))   # defaults: one view
+    model = RampModel()
+    several = inference.predict_probabilities(model, image, 32, tile_size=64, overlap=0.3, scales=[1.0, 2.0])
+    expected = (reference_tiles(RampModel(), image, 32, 64, 0.3) + reference_tiles(RampModel(), image, 32, 128, 0.3)) / 2
+    np.testing.assert_allclose(several, expected, atol=1e-5)
+    assert sum(shape[0] for shape in model.calls) > sum(shape[0] for shape in RampModel().calls) + 1
+    # The ramp is not mirror-symmetric: the mirrored view gives other numbers, and must be flipped back
+    # onto the photo (a mirrored photo's flip view is this photo's plain view, so the means agree).
+    flipped = inference.predict_probabilities(RampModel(), image, 32, tile_size=64, overlap=0.3, flip=True)
+    mirror = reference_tiles(RampModel(), np.ascontiguousarray(image[:, ::-1]), 32, 64, 0.3)[:, ::-1]
+    np.testing.assert_allclose(flipped, (reference_tiles(RampModel(), image, 32, 64, 0.3) + mirror) / 2, atol=1e-5)
+    assert np.abs(flipped - one).max() > 0.01
+    np.testing.assert_allclose(
+        inference.predict_probabilities(RampModel(), np.ascontiguousarray(image[:, ::-1]), 32, tile_size=64,
+                                        overlap=0.3, flip=True)[:, ::-1], flipped, atol=1e-5)
+
+
+def test_flip_in_resize_mode_and_bad_scales(model):
+    image, truth = scene(120, 200, [(20, 60, 10, 50)])
+    probs = inference.predict_probabilities(model, image, IMAGE_SIZE, mode="resize", flip=True)
+    assert metrics.iou(truth, probs >= 0.5) > 0.8      # a per-pixel model: mirroring changes nothing
+    for scales in ([], [0.0], [1.0, -2.0]):
+        with pytest.raises(ValueError, match="scales"):
+            inference.predict_probabilities(model, image, IMAGE_SIZE, scales=scales)
+
+
+def test_predict_cli_views_from_params_and_flags(model_path, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate:\n  scales: [1.0, 2.0]\n  flip: true\n")
+    defaults = predict.evaluate_defaults(params)
+    assert (defaults.scales, defaults.flip) == ([1.0, 2.0], True)
+    args = predict.build_parser(defaults).parse_args(["x.jpg", "--out", "o", "--scales", "1", "1.5", "--no-flip"])
+    assert (args.scales, args.flip) == ([1.0, 1.5], False)
+    with pytest.raises(UserError, match="--scales"):
+        predict.main(["x.jpg", "--out", str(tmp_path / "o"), "--scales", "0", "--params", str(params)])
+    params.write_text("evaluate:\n  scales: []\n")
+    with pytest.raises(UserError, match="evaluate.scales"):
+        predict.evaluate_defaults(params)
+    image, truth = scene(120, 200, [(20, 60, 10, 50)])
+    cv2.imwrite(str(tmp_path / "photo.png"), image)
+    predict.main([str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"), "--model", str(model_path),
+                  "--tile-size", "64", "--scales", "1", "2", "--flip", "--params", str(tmp_path / "none.yaml")])
+    mask = cv2.imread(str(tmp_path / "out" / "photo_mask.png"), cv2.IMREAD_GRAYSCALE) > 127
+    assert metrics.iou(truth, mask) > 0.8

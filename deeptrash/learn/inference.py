@@ -17,6 +17,13 @@ Two ways to handle a photo larger than S (:func:`predict_probabilities`):
   mode, but objects appear at the scale of the training crops, so small
   ones survive (the SAHI result: slicing is what makes small objects
   detectable).
+
+Either mode can also average several views of the photo (test-time
+augmentation, :func:`predict_probabilities`): tile mode at several tile
+sizes (`scales`, multiples of `tile_size`: a larger tile shows a large
+object whole, where a training-scale tile sees only part of it), and the
+mirrored photo (`flip`). On real photos (README) this raised IoU more than
+any training change, at several times the model work.
 """
 from __future__ import annotations
 
@@ -196,13 +203,18 @@ def predict_probabilities(
     tile_size: int = 256,
     overlap: float = 0.25,
     batch_size: int = 32,
+    scales: tuple[float, ...] | list[float] = (1.0,),
+    flip: bool = False,
 ) -> np.ndarray:
     """Trash probability of every pixel of a photo, at the photo's own size.
 
     image_bgr: uint8 (H, W, 3) BGR, any size and aspect. mode "resize" or
     "tile" (module docstring); tile_size is in photo pixels, overlap in
-    [0, 1); batch_size is the most inputs (tiles) per model call. Returns
-    float32 (H, W) in [0, 1].
+    [0, 1); batch_size is the most inputs (tiles) per model call. Tile mode
+    predicts at each tile size round(tile_size * scale) for scale in
+    `scales` (resize mode ignores them); `flip` adds the mirrored photo
+    (its prediction mirrored back). The result is the mean of all those
+    views: float32 (H, W) in [0, 1]. The defaults are one view.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -210,6 +222,16 @@ def predict_probabilities(
         raise ValueError(f"overlap must be in [0, 1), not {overlap}")
     if tile_size < 1:
         raise ValueError(f"tile_size must be positive, not {tile_size}")
-    if mode == "resize":
-        return predict_many(model, [image_bgr], image_size, batch_size)[0]
-    return predict_tiles(model, image_bgr, image_size, tile_size, overlap, batch_size)
+    if not len(scales) or min(scales) <= 0:
+        raise ValueError(f"scales must be one or more positive numbers, not {list(scales)}")
+    tile_sizes = [max(1, round(tile_size * scale)) for scale in scales] if mode == "tile" else [tile_size]
+    total = np.zeros(image_bgr.shape[:2], np.float32)
+    for mirrored in (False, True) if flip else (False,):
+        view = np.ascontiguousarray(image_bgr[:, ::-1]) if mirrored else image_bgr
+        for size in tile_sizes:
+            if mode == "resize":
+                probs = predict_many(model, [view], image_size, batch_size)[0]
+            else:
+                probs = predict_tiles(model, view, image_size, size, overlap, batch_size)
+            total += probs[:, ::-1] if mirrored else probs
+    return total / np.float32(len(tile_sizes) * (2 if flip else 1))

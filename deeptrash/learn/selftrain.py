@@ -76,7 +76,7 @@ def label_scenes(model, photos: list, image_size: int, settings, batch_size: int
         if photo is None:
             continue
         probs = predict_probabilities(model, photo, image_size, "tile", settings.tile_size, settings.tile_overlap,
-                                      batch_size)
+                                      batch_size, settings.scales, settings.flip)
         tiles, labels = scene_tiles(photo, probs, image_size, settings.tile_size, settings.tile_overlap,
                                     settings.confident, settings.background, settings.margin)
         used += 1

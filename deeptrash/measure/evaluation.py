@@ -21,12 +21,16 @@ def evaluate_photos(
     keep: int = 4,
     total: int | None = None,
     desc: str = "evaluate",
+    scales: tuple[float, ...] | list[float] = (1.0,),
+    flip: bool = False,
 ):
     """Score the model on labelled photos.
 
     photos: iterable of (name, image uint8 (H, W, 3) BGR, mask uint8 (H, W)
     0/255). Resize mode predicts `batch_size` photos per model call; tile
-    mode one photo at a time, its tiles `batch_size` per call. Returns (rows, sweep, extremes): per-image
+    mode (or any mode with `flip`) one photo at a time, its tiles
+    `batch_size` per call; `scales` and `flip` as in
+    :func:`inference.predict_probabilities`. Returns (rows, sweep, extremes): per-image
     dicts of :func:`metrics.image_scores` plus name/width/height, summed
     (T, 4) threshold-sweep counts, and :class:`metrics.Extremes` of captioned
     error panels by IoU (images where truth and prediction are both empty are
@@ -58,12 +62,13 @@ def evaluate_photos(
     for name, image, mask in tqdm(photos, total=total, desc=desc, unit="photo"):
         if mask.shape != image.shape[:2]:
             raise ValueError(f"{name}: mask {mask.shape} and photo {image.shape[:2]} differ in size")
-        if mode == "resize":
+        if mode == "resize" and not flip:
             pending.append((name, image, mask))
             if len(pending) >= batch_size:
                 flush()
         else:
-            probs = predict_probabilities(model, image, image_size, mode, tile_size, overlap, batch_size)
+            probs = predict_probabilities(model, image, image_size, mode, tile_size, overlap, batch_size,
+                                          scales, flip)
             score(name, image, mask, probs)
     flush()
     return rows, sweep, extremes
