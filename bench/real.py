@@ -57,17 +57,15 @@ VARIANTS: dict[str, dict] = {
                      "synth.slant.p": 0.0, "synth.distractors.p": 0.0, "synth.shadow.p": 0.0,
                      "synth.harmonize.p": 0.0, "synth.poisson.p": 0.0, "synth.grass.p": 0.0,
                      "synth.defocus.p": 0.0, "synth.feather.p": 1.0},
-    # Self-training on the real photos' images (never their masks), then scored on the same photos:
-    # transductive, so only the hidden half of the set says whether it generalises.
-    "selftrain": {"train.selftrain.scenes": "{real}/images"},
-    # Two rounds: the fine-tuned model labels the scenes again (fewer false pieces to learn from).
-    "selftrain2": {"train.selftrain.scenes": "{real}/images", "train.selftrain.rounds": 2},
+    # Self-training off: the composite-trained model as it is. (The profile self-trains on the real
+    # photos' images, never their masks, then is scored on the same photos: transductive, so only the
+    # hidden half of the set says whether it generalises.)
+    "no_selftrain": {"train.selftrain.scenes": None},
+    # Test-time views off: one tile size, no mirror.
+    "no_views": {"evaluate.scales": [1.0], "evaluate.flip": False},
 }
 # Settings that only change how a trained model is scored: such variants reuse the full model.
 EVAL_ONLY = ("evaluate.",)
-# Settings of the fine-tuning that follows training: such variants fine-tune the full model (the
-# train stage does the same to the weights it just trained, so the result is the same as a whole run).
-FINETUNE_ONLY = ("train.selftrain.",)
 CODE = ["deeptrash", "stages"]
 
 
@@ -84,7 +82,11 @@ def variant_params(profile: dict, overrides: dict, sources: Path, real: Path, bu
     params["scrape"]["folder"] = str(sources)
     params["evaluate"]["real"] = str(real)
     for key, value in {**overrides, **budget}.items():
-        set_dotted(params, key, value.replace("{real}", str(real)) if isinstance(value, str) else value)
+        set_dotted(params, key, value)
+    # The stages run in --work: a path the profile gives relative to the repo must still point there.
+    scenes = params["train"]["selftrain"]["scenes"]
+    if scenes and not Path(scenes).is_absolute():
+        params["train"]["selftrain"]["scenes"] = str((ROOT / scenes).resolve())
     return params
 
 
@@ -146,35 +148,6 @@ def train_seconds(folder: Path) -> float:
     return float(json.loads((folder / "train.json").read_text()).get("seconds", 0))  # older stage versions
 
 
-def finetune_full_model(params: dict, full: Path, folder: Path) -> float:
-    """Fine-tune the full variant's model on pseudo-labelled scenes (stages.train.finetune_on_scenes);
-    returns the seconds it took."""
-    import shutil
-
-    import tensorflow as tf
-
-    from deeptrash.learn import dataset as ds
-    from deeptrash.learn import model as seg
-    from deeptrash.params import validate_params
-    from stages.train import finetune_on_scenes
-
-    cfg = validate_params(params).train
-    size = json.loads((full / "models" / "meta.json").read_text())["image_size"]
-    model = seg.load_segmenter(full / "models" / "segmenter.keras")
-    train_files = ds.list_split(full / "synth" / "train")
-    val_data = ds.make_dataset(ds.list_split(full / "synth" / "val"), size, cfg.batch_size, training=False)
-    started = time.perf_counter()
-    counts = finetune_on_scenes(model, tf.distribute.get_strategy(), cfg, ds, train_files, val_data, size,
-                                params["seed"])
-    seconds = time.perf_counter() - started
-    (folder / "models").mkdir(parents=True, exist_ok=True)
-    model.save(folder / "models" / "segmenter.keras")
-    shutil.copy(full / "models" / "meta.json", folder / "models" / "meta.json")
-    train = json.loads((full / "train.json").read_text())
-    (folder / "train.json").write_text(json.dumps({**train, "selftrain": counts}, indent=1))
-    return seconds
-
-
 def run_variant(name: str, params: dict, work: Path, real: Path, log: Path, fresh: bool,
                 reuse_full: bool = False) -> dict:
     folder = work / name
@@ -191,13 +164,8 @@ def run_variant(name: str, params: dict, work: Path, real: Path, log: Path, fres
     eval_only = name != "full" and all(k.startswith(EVAL_ONLY) for k in VARIANTS.get(name, {}))
     python = sys.executable
     started = time.perf_counter()
-    finetune_only = name != "full" and all(k.startswith(FINETUNE_ONLY) for k in VARIANTS.get(name, {}))
-    extra_seconds = 0.0
     if eval_only:
         model_dir, train_json = full / "models", full / "train.json"
-    elif finetune_only:
-        extra_seconds = finetune_full_model(params, full, folder)
-        model_dir, train_json = folder / "models", folder / "train.json"
     else:
         run([python, "-m", "stages.synthesize", "--params", str(params_path), "--out", str(folder / "synth"),
              "--metrics", str(folder / "synth.json"), "--plot", str(folder / "synth_samples.png"),
@@ -207,7 +175,7 @@ def run_variant(name: str, params: dict, work: Path, real: Path, log: Path, fres
              "--timing", str(folder / "train_timing.json"), "--dvclive", str(folder / "dvclive")], work, log)
         model_dir, train_json = folder / "models", folder / "train.json"
     train = json.loads(train_json.read_text())
-    seconds = train_seconds(full if finetune_only else train_json.parent) + extra_seconds
+    seconds = train_seconds(train_json.parent)
     real_scores = score_real(params, model_dir, real)
     result = {
         "key": key, "variant": name, "synthetic_val_iou": train["val_iou"],
@@ -247,7 +215,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="re-run variants even if their results exist")
     parser.add_argument("--reuse-full", action="store_true",
                         help="keep the full variant's model and row from an earlier run even if code or params "
-                             "changed since (to fine-tune or re-score it without a new hour of training)")
+                             "changed since (to re-score it without a new hour of training)")
     args = parser.parse_args()
     for folder, what in ((args.sources, "--sources"), (args.real, "--real")):
         if not folder.is_dir():
@@ -256,8 +224,7 @@ def main() -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"--variants: unknown {', '.join(unknown)} (choose from {', '.join(VARIANTS)})")
-    reuse = EVAL_ONLY + FINETUNE_ONLY
-    if any(n != "full" and all(k.startswith(reuse) for k in VARIANTS[n]) for n in names) and "full" not in names:
+    if any(n != "full" and all(k.startswith(EVAL_ONLY) for k in VARIANTS[n]) for n in names) and "full" not in names:
         names.insert(0, "full")
     profile = yaml.safe_load(args.profile.read_text())
     budget = {}
