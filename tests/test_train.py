@@ -285,8 +285,8 @@ def test_training_over_two_logical_cpus(tmp_path):
         data = ds.make_dataset(files, 32, 8, training=True, seed=0)
         with strategy.scope():
             model = seg.build_segmenter("mobilenet_v3_small")
-            fit.compile_segmenter(model, learning_rate=0.005, total_steps=6)
-        history = model.fit(data, epochs=3, verbose=0)
+            fit.compile_segmenter(model, learning_rate=0.005, total_steps=12)
+        history = model.fit(data, epochs=6, verbose=0)
         print("RESULT", json.dumps({{"replicas": strategy.num_replicas_in_sync,
                                      "strategy": type(strategy).__name__,
                                      "loss": history.history["loss"]}}))
@@ -298,7 +298,10 @@ def test_training_over_two_logical_cpus(tmp_path):
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT "):])
     assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
-    assert all(np.isfinite(result["loss"])) and result["loss"][-1] < result["loss"][0]
+    # Two random batches an epoch: one epoch's loss is noisy (after 3 epochs it once ended above the first,
+    # on a fresh clone), the trend over 6 is not (last two 0.6-0.7 against 1.1-1.2 in 3 runs).
+    loss = result["loss"]
+    assert all(np.isfinite(loss)) and np.mean(loss[-2:]) < loss[0]
 
 
 def free_ports(count: int) -> list[int]:
