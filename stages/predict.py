@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from deeptrash import overlays, photos
@@ -103,15 +104,19 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
     return parser
 
 
+# The flags that stand for an `evaluate` key, checked by the same rules as params.yaml.
+EVALUATE_FLAGS = {"threshold": "threshold", "tile_size": "tile_size", "tile_overlap": "overlap",
+                  "scales": "scales"}
+
+
 def check_args(args: argparse.Namespace) -> None:
-    if not 0 < args.threshold < 1:
-        raise UserError(f"--threshold must be between 0 and 1, not {args.threshold}")
-    if not 0 <= args.overlap < 1:
-        raise UserError(f"--overlap must be in [0, 1), not {args.overlap}")
-    if args.tile_size < 32:
-        raise UserError(f"--tile-size must be at least 32 px, not {args.tile_size}")
-    if min(args.scales) <= 0.1 or max(args.scales) > 8:
-        raise UserError(f"--scales must each be above 0.1 and at most 8, not {args.scales}")
+    """One-line UserError naming the flag for a value params.yaml would refuse too."""
+    try:
+        EvaluateParams(**{key: getattr(args, dest) for key, dest in EVALUATE_FLAGS.items()})
+    except ValidationError as error:
+        first = error.errors()[0]
+        dest = EVALUATE_FLAGS[first["loc"][0]]
+        raise UserError(f"--{dest.replace('_', '-')}: {first['msg']}, not {getattr(args, dest)}") from None
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, not {args.batch_size}")
     if not 0 <= args.min_piece < 1:

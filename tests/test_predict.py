@@ -180,6 +180,21 @@ def test_help_and_bad_arguments(capsys, tmp_path):
         predict.main([str(empty), "--out", str(tmp_path / "o"), "--params", str(tmp_path / "n.yaml")])
 
 
+@pytest.mark.parametrize("flags, named", [
+    (["--threshold", "1.5"], "--threshold"), (["--threshold", "0"], "--threshold"),
+    (["--overlap", "1"], "--overlap"), (["--tile-size", "16"], "--tile-size"),
+    (["--scales", "1", "0.05"], "--scales"), (["--scales", "9"], "--scales"),
+    (["--batch-size", "0"], "--batch-size"), (["--min-piece", "1"], "--min-piece"),
+])
+def test_bad_flags_are_refused_by_the_params_rules(flags, named):
+    # The evaluate flags are checked by EvaluateParams, the rules params.yaml obeys: one line naming the flag
+    args = predict.build_parser(predict.EvaluateParams()).parse_args(["x.jpg", "--out", "o", *flags])
+    with pytest.raises(UserError, match=f"^{named}"):
+        predict.check_args(args)
+    good = predict.build_parser(predict.EvaluateParams()).parse_args(["x.jpg", "--out", "o"])
+    predict.check_args(good)     # the defaults pass
+
+
 def test_output_names_stay_distinct(tmp_path):
     names = predict.output_stems([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.png", tmp_path / "y.jpg"])
     assert names == ["x", "x_2", "y"]
