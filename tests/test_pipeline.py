@@ -128,6 +128,23 @@ def test_second_repro_is_a_no_op(project):
     assert "up to date" in output
 
 
+def test_push_then_pull_in_a_clone_gives_the_same_outputs(project, tmp_path):
+    # README "Share data and models": a folder as the remote, its address committed, a colleague's clone pulls
+    run([DVC, "remote", "add", "-d", "store", str(tmp_path / "remote")], project)
+    run(["git", "commit", "-qm", "DVC remote", ".dvc/config"], project)
+    try:
+        run([DVC, "push"], project)
+        colleague = tmp_path / "colleague"
+        run(["git", "clone", "-q", str(project), str(colleague)], tmp_path)
+        assert not (colleague / "models").exists()
+        run([DVC, "pull"], colleague)
+        for outputs in ("models", "data/synth", "data/cutouts", "plots"):
+            assert file_hashes(colleague / outputs) == file_hashes(project / outputs), outputs
+        assert "up to date" in run([DVC, "status"], colleague)
+    finally:
+        run(["git", "reset", "-q", "--hard", "HEAD~1"], project)   # the later tests see no remote
+
+
 def test_changing_one_query_reruns_only_that_query(project):
     output = run([DVC, "exp", "run", "-S", "scrape.trash.can=aluminium drink can"], project)
     assert ran_stages(output) == {"scrape_trash@can", "filter_trash@can", "crop@can", *EVERYTHING_AFTER_CROP}
