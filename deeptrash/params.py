@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deeptrash.errors import UserError
 
@@ -336,7 +336,7 @@ class SelftrainParams(Section):
     """Fine-tuning on pseudo-labelled real scenes (deeptrash/learn/selftrain.py); off while `scenes` is null."""
 
     scenes: str | None = None     # folder of unlabelled photos of litter where it lies
-    epochs: int = Field(3, ge=1, le=1000)
+    epochs: int = Field(3, ge=0, le=1000)       # 0: no fine-tuning (adapt_bn alone)
     rounds: int = Field(1, ge=1, le=10)          # pseudo-label then fine-tune, this many times (each with the last model)
     learning_rate: float = Field(0.0005, gt=0, le=1)
     confident: float = Field(0.8, gt=0, lt=1)    # pseudo-trash at or above this probability
@@ -347,6 +347,7 @@ class SelftrainParams(Section):
     tile_overlap: float = Field(0.25, ge=0, lt=1)
     scales: list[TileScale] = Field([1.0], min_length=1, max_length=8)  # as evaluate.scales
     flip: bool = False                                                   # as evaluate.flip
+    adapt_bn: bool = True   # then the decoder's BatchNorm statistics from every scene tile (AdaBN)
 
     @field_validator("background")
     @classmethod
@@ -355,6 +356,12 @@ class SelftrainParams(Section):
         if confident is not None and value >= confident:
             raise ValueError(f"must be below confident ({confident})")
         return value
+
+    @model_validator(mode="after")
+    def _does_something(self):
+        if self.scenes and not self.epochs and not self.adapt_bn:
+            raise ValueError("epochs 0 and adapt_bn false: the scenes would not be used (set scenes: null)")
+        return self
 
 
 class TrainParams(Section):

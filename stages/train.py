@@ -83,8 +83,10 @@ def first_image_side(split_dir: Path) -> int:
 def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
     """Self-training (deeptrash/learn/selftrain.py): pseudo-label train.selftrain.scenes with the
     model just trained, then fine-tune on those tiles mixed with the composites; `rounds` times, each
-    round labelling with the model the last one left. Returns the last round's counts, the synthetic
-    val IoU after it (the real test is evaluate.real) and, with several rounds, each round's counts."""
+    round labelling with the model the last one left (no round when `epochs` is 0); then, with
+    `adapt_bn`, the decoder's BatchNorm statistics from the scene tiles. Returns the last round's
+    counts, the synthetic val IoU after it (before AdaBN; the real test is evaluate.real), with
+    several rounds each round's counts, and how many layers and tiles AdaBN used."""
     from deeptrash.io import list_images
     from deeptrash.learn import fitting as fit
     from deeptrash.learn import selftrain as st
@@ -99,7 +101,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
     composites = ds.make_dataset(train_files, size, cfg.batch_size, training=True, seed=seed + 1,
                                  cache=cfg.cache, deterministic=cfg.deterministic).unbatch()
     by_round = []
-    for round_index in range(settings.rounds):
+    for round_index in range(settings.rounds if settings.epochs else 0):
         tiles, targets, counts = st.label_scenes(model, photos, size, settings)
         log.info("self-training round %d of %d: %d tiles from %d scene photos (%.2f%% pseudo-trash, %.0f%% ignored)",
                  round_index + 1, settings.rounds, counts["tiles"], counts["photos"],
@@ -117,9 +119,15 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
                             shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
         counts["val_iou_after"] = float(history.history["val_iou"][-1])
         by_round.append(counts)
-    result = dict(by_round[-1])
-    if settings.rounds > 1:
+    result = dict(by_round[-1]) if by_round else {}
+    if len(by_round) > 1:
         result["rounds"] = {f"round_{i + 1}": counts for i, counts in enumerate(by_round)}  # dvc metrics: no lists
+    if settings.adapt_bn:
+        tiles = st.scene_tile_sample(photos, size, settings.tile_size, settings.tile_overlap, seed)
+        result["adapt_bn_layers"] = st.adapt_batchnorm(model, tiles, cfg.batch_size, seed)
+        result["adapt_bn_tiles"] = len(tiles)
+        log.info("AdaBN: %d decoder BatchNorm layers set to the statistics of %d scene tiles",
+                 result["adapt_bn_layers"], len(tiles))
     return result
 
 

@@ -73,6 +73,7 @@ def test_stage_fine_tunes_on_pseudo_labelled_scenes(tmp_path):
     assert np.isfinite(counts["val_iou_after"])
     assert list(counts["rounds"]) == ["round_1", "round_2"]  # the second round labelled with the fine-tuned model
     assert counts["rounds"]["round_2"]["val_iou_after"] == counts["val_iou_after"]
+    assert counts["adapt_bn_layers"] == 8 and counts["adapt_bn_tiles"] == 36  # decoder BN; 3 x 3 tiles a photo
     assert (tmp_path / "models" / "segmenter.keras").is_file()
 
 
@@ -87,3 +88,63 @@ def test_missing_scenes_folder_is_one_line_error(tmp_path):
     cfg = TrainParams(selftrain={"scenes": str(tmp_path / "empty")})
     with pytest.raises(UserError, match="no photos"):
         finetune_on_scenes(None, None, cfg, None, None, None, 32, 0)
+
+
+def bn_state(layers) -> list[np.ndarray]:
+    return [np.array(v) for layer in layers for v in (layer.moving_mean, layer.moving_variance)]
+
+
+def test_adapt_batchnorm_sets_decoder_statistics_from_the_tiles_only():
+    import keras
+
+    from deeptrash.learn.model import build_segmenter
+    from deeptrash.learn.selftrain import adapt_batchnorm, decoder_batchnorms
+
+    model = build_segmenter("mobilenet_v3_small", bn_momentum=0.9, freeze_backbone="all")
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 60, (16, 64, 64, 3), dtype=np.uint8)
+    bright = rng.integers(150, 255, (16, 64, 64, 3), dtype=np.uint8)
+    decoder = decoder_batchnorms(model)
+    backbone = [layer for layer in model.backbone._flatten_layers(include_self=False, recursive=True)
+                if isinstance(layer, keras.layers.BatchNormalization)]
+    assert decoder and backbone
+    weights = [np.array(w) for w in model.trainable_weights]
+    backbone_before, decoder_before = bn_state(backbone), bn_state(decoder)
+    flags = [(layer.trainable, layer.momentum) for layer in decoder + backbone]
+
+    keras.utils.set_random_seed(1)  # the same dropout draws in both adaptations below
+    assert adapt_batchnorm(model, dark, batch_size=8, seed=3) == len(decoder)
+    after_dark = bn_state(decoder)
+    assert any(not np.allclose(a, b) for a, b in zip(after_dark, decoder_before))
+    adapt_batchnorm(model, bright, batch_size=8, seed=3)
+    assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(bn_state(decoder), after_dark))
+    keras.utils.set_random_seed(1)
+    adapt_batchnorm(model, dark, batch_size=8, seed=3)
+    # A mean over this call's batches, not a moving average: nothing of the bright tiles is left.
+    for again, first in zip(bn_state(decoder), after_dark):
+        np.testing.assert_allclose(again, first, rtol=1e-4, atol=1e-5)
+    for now, before in zip(bn_state(backbone), backbone_before):
+        np.testing.assert_array_equal(now, before)  # ImageNet's (here: the initial) statistics kept
+    for now, before in zip(model.trainable_weights, weights):
+        np.testing.assert_array_equal(np.array(now), before)  # nothing learnt
+    assert [(layer.trainable, layer.momentum) for layer in decoder + backbone] == flags
+    assert adapt_batchnorm(model, dark[:7], batch_size=8) == 0  # not one full batch: left as it was
+
+
+def test_scene_tile_sample_cuts_like_inference_and_stops_at_the_limit(tmp_path):
+    from deeptrash.learn.selftrain import scene_tile_sample
+
+    write_scenes(tmp_path / "scenes", 3, size=96)
+    (tmp_path / "scenes" / "broken.jpg").write_bytes(b"not a photo")
+    photos = sorted(tmp_path.glob("scenes/*.jpg"))
+    tiles = scene_tile_sample(photos, 32, 64, 0.25, seed=0)
+    assert tiles.shape == (12, 32, 32, 3) and tiles.dtype == np.uint8  # 2 x 2 tiles of each readable photo
+    assert scene_tile_sample(photos, 32, 64, 0.25, seed=0, limit=5).shape[0] == 5
+
+
+def test_selftrain_that_would_do_nothing_is_a_param_error():
+    from deeptrash.params import TrainParams
+
+    assert TrainParams(selftrain={"scenes": "s", "epochs": 0}).selftrain.adapt_bn  # AdaBN alone is fine
+    with pytest.raises(ValueError, match="would not be used"):
+        TrainParams(selftrain={"scenes": "s", "epochs": 0, "adapt_bn": False})

@@ -8,6 +8,11 @@ the loss (:data:`deeptrash.learn.losses.IGNORE`). Fine-tuning on these tiles nex
 the composites teaches the model what real ground, leaves and paving look
 like, which composites only approximate.
 
+After fine-tuning, :func:`adapt_batchnorm` sets the decoder's BatchNorm
+statistics to those of every scene tile (AdaBN: no labels, no weights
+learnt). The composites taught the decoder what its features' mean and
+spread should be; on real photos they differ, and the model under-marks.
+
 Tiles are cut exactly as tile-mode inference cuts them
 (:func:`deeptrash.learn.inference.tile_origins`), at the model's input size.
 """
@@ -60,6 +65,71 @@ def scene_tiles(image_bgr: np.ndarray, probs: np.ndarray, image_size: int, tile_
     if not images:
         return np.zeros((0, image_size, image_size, 3), np.float32), np.zeros((0, image_size, image_size, 1), np.float32)
     return np.stack(images), np.stack(targets)
+
+
+def photo_tiles(image_bgr: np.ndarray, image_size: int, tile_size: int, overlap: float) -> np.ndarray:
+    """Every tile of a photo as tile-mode inference cuts it: uint8 (N, S, S, 3) RGB, S = image_size."""
+    height, width = image_bgr.shape[:2]
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
+    return np.stack([to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size).astype(np.uint8)
+                     for y in tile_origins(height, tile_h, overlap) for x in tile_origins(width, tile_w, overlap)])
+
+
+def scene_tile_sample(photos: list, image_size: int, tile_size: int, overlap: float, seed: int,
+                      limit: int = 8192) -> np.ndarray:
+    """Tiles (:func:`photo_tiles`) of the readable scene photos (paths), at most `limit` of them:
+    photos in a seeded order until the limit, so memory stays bounded (8192 tiles of 128 px: 400 MB)."""
+    from deeptrash.photos import read_photo
+
+    chunks, count = [], 0
+    for index in np.random.default_rng(seed).permutation(len(photos)):
+        photo = read_photo(photos[index])
+        if photo is None:
+            continue
+        chunks.append(photo_tiles(photo, image_size, tile_size, overlap)[:limit - count])
+        count += len(chunks[-1])
+        if count >= limit:
+            break
+    return np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, 3), np.uint8)
+
+
+def decoder_batchnorms(model) -> list:
+    """The BatchNormalization layers outside the backbone (the decoder and head), in call order."""
+    import keras
+
+    backbone = {id(layer) for layer in model.backbone._flatten_layers(include_self=True, recursive=True)}
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in backbone]
+
+
+def adapt_batchnorm(model, tiles: np.ndarray, batch_size: int = 32, seed: int = 0) -> int:
+    """AdaBN (Li et al., 2016): the decoder's BatchNorm moving mean and variance become the mean of
+    their batch statistics over `tiles` (uint8 or float (N, S, S, 3) RGB 0..255, shuffled with `seed`,
+    `batch_size` a batch; a last partial batch is dropped). Backbone BatchNorm keeps its statistics
+    (ImageNet's, for a pretrained one: adapting those too scored lower on real photos), and no weight
+    changes. Returns the number of layers adapted (0 when there is not one full batch)."""
+    import keras
+
+    batches = len(tiles) // batch_size
+    if not batches:
+        return 0
+    order = np.random.default_rng(seed).permutation(len(tiles))
+    chosen = decoder_batchnorms(model)
+    every = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [(layer, layer.trainable, layer.momentum) for layer in every]
+    try:
+        for layer in every:
+            layer.trainable = layer in chosen  # a BN layer updates its statistics only when trainable
+        for k in range(batches):
+            for layer in chosen:
+                layer.momentum = k / (k + 1)   # moving = running mean of the batch statistics so far
+            batch = tiles[order[k * batch_size:(k + 1) * batch_size]].astype(np.float32)
+            model(batch, training=True)
+    finally:
+        for layer, trainable, momentum in saved:
+            layer.trainable, layer.momentum = trainable, momentum
+    return len(chosen)
 
 
 def label_scenes(model, photos: list, image_size: int, settings, batch_size: int = 16
