@@ -77,15 +77,15 @@ def main(argv=None) -> None:
     params = yaml.safe_load(args.params.read_text())
     cfg, settings = params["evaluate"], params["train"]["selftrain"]
     path = args.models / "segmenter.keras"
-    photos = list(tqdm(labels.load_real(args.real), desc="read", unit="photo"))
-    halves = {"even": list(range(0, len(photos), 2)), "odd": list(range(1, len(photos), 2))}
-    everything = list(range(len(photos)))
 
     def fresh_model():
         model = load_segmenter(path)
         return model, model_image_size(path, model)
 
     model, size = fresh_model()
+    photos = list(tqdm(labels.load_real(args.real), desc="read", unit="photo"))
+    halves = {"even": list(range(0, len(photos), 2)), "odd": list(range(1, len(photos), 2))}
+    everything = list(range(len(photos)))
     probs = {"as trained": predict_all(model, photos, size, cfg)}
     adapt_batchnorm(model, adapted_tiles(photos, size, settings), 32, args.seed)
     probs["AdaBN, all"] = predict_all(model, photos, size, cfg)
@@ -109,4 +109,9 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from deeptrash.errors import UserError
+
+    try:
+        main()
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
