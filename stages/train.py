@@ -124,7 +124,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
         result["rounds"] = {f"round_{i + 1}": counts for i, counts in enumerate(by_round)}  # dvc metrics: no lists
     if settings.adapt_bn:
         tiles = st.scene_tile_sample(photos, size, settings.tile_size, settings.tile_overlap, seed)
-        result["adapt_bn_layers"] = st.adapt_batchnorm(model, tiles, cfg.batch_size, seed)
+        result["adapt_bn_layers"] = st.adapt_batchnorm(model, tiles, seed=seed)  # 32 a batch, as measured
         result["adapt_bn_tiles"] = len(tiles)
         log.info("AdaBN: %d decoder BatchNorm layers set to the statistics of %d scene tiles",
                  result["adapt_bn_layers"], len(tiles))
