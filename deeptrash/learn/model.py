@@ -174,14 +174,18 @@ def sigmoid_head(filters: int = HEAD_FILTERS) -> keras.Sequential:
     )
 
 
+def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
+    """Every BatchNormalization layer of a layer or model, nested ones too, in call order."""
+    return [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 def set_bn_momentum(model: keras.layers.Layer, momentum: float) -> int:
     """Set every BatchNormalization layer (nested ones too) to `momentum`; returns how many."""
-    count = 0
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = float(momentum)
-            count += 1
-    return count
+    layers = batchnorm_layers(model)
+    for layer in layers:
+        layer.momentum = float(momentum)
+    return len(layers)
 
 
 @keras.saving.register_keras_serializable(package="deeptrash")

@@ -95,11 +95,10 @@ def scene_tile_sample(photos: list, image_size: int, tile_size: int, overlap: fl
 
 def decoder_batchnorms(model) -> list:
     """The BatchNormalization layers outside the backbone (the decoder and head), in call order."""
-    import keras
+    from deeptrash.learn.model import batchnorm_layers
 
-    backbone = {id(layer) for layer in model.backbone._flatten_layers(include_self=True, recursive=True)}
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, keras.layers.BatchNormalization) and id(layer) not in backbone]
+    backbone = {id(layer) for layer in batchnorm_layers(model.backbone)}
+    return [layer for layer in batchnorm_layers(model) if id(layer) not in backbone]
 
 
 def adapt_batchnorm(model, tiles: np.ndarray, batch_size: int = 32, seed: int = 0) -> int:
@@ -108,15 +107,14 @@ def adapt_batchnorm(model, tiles: np.ndarray, batch_size: int = 32, seed: int = 
     `batch_size` a batch; a last partial batch is dropped). Backbone BatchNorm keeps its statistics
     (ImageNet's, for a pretrained one: adapting those too scored lower on real photos), and no weight
     changes. Returns the number of layers adapted (0 when there is not one full batch)."""
-    import keras
+    from deeptrash.learn.model import batchnorm_layers
 
     batches = len(tiles) // batch_size
     if not batches:
         return 0
     order = np.random.default_rng(seed).permutation(len(tiles))
     chosen = decoder_batchnorms(model)
-    every = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    every = batchnorm_layers(model)
     saved = [(layer, layer.trainable, layer.momentum) for layer in every]
     try:
         for layer in every:
