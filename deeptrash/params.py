@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator,
+)
 
 from deeptrash.errors import UserError
 
@@ -37,8 +39,30 @@ class DemoParams(Section):
     dirty_share: float = Field(0.15, ge=0.0, le=1.0)
 
 
+Engine = Literal["demo", "folder", "urls", "bing", "google", "baidu", "flickr"]
+
+
+class QuerySpec(Section):
+    """A query with its own engine or count: `scrape.KIND.KEY: {query: ..., engine: demo, per_query: 30}`.
+
+    Lets one pipeline mix sources, e.g. rendered cigarette butts beside a folder of photos.
+    Unset fields fall back to scrape.engine and scrape.per_query.
+    """
+    query: str
+    engine: Engine | None = None
+    per_query: int | None = Field(None, ge=1, le=10000)
+
+
+# A query is its text, or a QuerySpec mapping; only the chosen form's errors are reported.
+Query = Annotated[
+    Annotated[str, Tag("text")] | Annotated[QuerySpec, Tag("spec")],
+    Discriminator(lambda value: "spec" if isinstance(value, (dict, QuerySpec)) else "text"),
+]
+UNION_TAGS = ("text", "spec")
+
+
 class ScrapeParams(Section):
-    engine: Literal["demo", "folder", "urls", "bing", "google", "baidu", "flickr"] = "demo"
+    engine: Engine = "demo"
     per_query: int = Field(40, ge=1, le=10000)
     folder: str | None = None
     threads: int = Field(4, ge=1, le=64)
@@ -51,18 +75,29 @@ class ScrapeParams(Section):
     max_pixels: int = Field(40_000_000, ge=1024)
     filters: dict[str, str | int | list | dict] = Field(default_factory=dict)
     demo: DemoParams = DemoParams()
-    trash: dict[str, str] = Field(min_length=1)
-    landscape: dict[str, str] = Field(min_length=1)
+    # key -> query text, or a QuerySpec mapping for a query with its own engine or count
+    trash: dict[str, Query] = Field(min_length=1)
+    landscape: dict[str, Query] = Field(min_length=1)
 
     @field_validator("trash", "landscape")
     @classmethod
-    def _keys_and_queries(cls, queries: dict[str, str]) -> dict[str, str]:
+    def _keys_and_queries(cls, queries: dict[str, str | QuerySpec]) -> dict[str, str | QuerySpec]:
         for key, query in queries.items():
             if not QUERY_KEY.match(key):
                 raise ValueError(f"query key {key!r} must be lower-case letters, digits and _")
-            if not str(query).strip():
+            if not str(query.query if isinstance(query, QuerySpec) else query).strip():
                 raise ValueError(f"query {key!r} is empty")
         return queries
+
+    def for_query(self, kind: str, key: str) -> tuple[ScrapeParams, str]:
+        """The settings `scrape.KIND.KEY` runs with (its own engine and per_query if it
+        sets them) and its query text (the URL-list path for the urls engine).
+        Raises KeyError for an unknown key."""
+        spec = getattr(self, kind)[key]
+        if not isinstance(spec, QuerySpec):
+            return self, str(spec).strip()
+        own = {name: value for name in ("engine", "per_query") if (value := getattr(spec, name)) is not None}
+        return self.model_copy(update=own), spec.query.strip()
 
 
 # --- filter ---------------------------------------------------------------
@@ -425,7 +460,8 @@ class Params(Section):
 
 def _one_line(error: ValidationError, source: str, section: str = "") -> str:
     first = error.errors()[0]
-    key = ".".join([section] * bool(section) + [str(part) for part in first["loc"]]) or "(top level)"
+    parts = [str(part) for part in first["loc"] if part not in UNION_TAGS]
+    key = ".".join([section] * bool(section) + parts) or "(top level)"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key"

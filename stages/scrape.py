@@ -5,7 +5,8 @@
 Writes images named <sha256>.<ext>, manifest.csv (one row per attempt, with its
 status) and, for demo trash, truth/<sha256>.png. The folder appears only when
 the whole query is done. The engine (demo, folder, urls, bing, google, baidu,
-flickr) and its limits come from the `scrape` section of params.yaml; the
+flickr) and its limits come from the `scrape` section of params.yaml (a query
+may set its own engine and per_query: `{query: ..., engine: demo}`); the
 engines themselves are deeptrash/scrape/engines.py, the checks every download goes
 through deeptrash/scrape/download.py.
 """
@@ -35,7 +36,7 @@ def scrape_query(scrape: ScrapeParams, kind: str, key: str, out_dir: str | Path,
     network are not usable. `search_hosts` overrides engines.SEARCH_HOSTS and
     `demo_photos` the demo renderer (tests).
     """
-    query = engines.query_for(scrape, kind, key)
+    scrape, query = engines.query_for(scrape, kind, key)
     engine = scrape.engine
     engines.preflight(scrape, query, search_hosts, name=f"scrape.{kind}.{key}")
     with staged_dir(out_dir) as staging:

@@ -119,6 +119,21 @@ def test_files_over_max_bytes_are_refused_without_reading(tree, tmp_path):
     assert list(huge["status"]) == ["too_large"] and int(huge["bytes"].iloc[0]) == 5002
 
 
+def test_a_query_may_bring_its_own_engine_and_count(tree, tmp_path):
+    """Rendered cigarette butts beside a folder of photos: the mapping's engine and
+    per_query win for that query; the other query keeps scrape.engine."""
+    scrape = ScrapeParams(engine="folder", folder=str(tree), per_query=40, demo={"size": 96},
+                          trash={"bottle": "plastic BOTTLE",
+                                 "butt": {"query": "cigarette butt", "engine": "demo", "per_query": 3}},
+                          landscape={"beach": "beach"})
+    rendered = scrape_query(scrape, "trash", "butt", tmp_path / "butt", seed=0)
+    assert len(rendered) == 3 and (rendered["engine"] == "demo").all()
+    assert list(rendered["url"]) == [f"demo://trash/cigarette butt/{i}" for i in range(3)]
+    assert (rendered["query"] == "cigarette butt").all()
+    copied = scrape_query(scrape, "trash", "bottle", tmp_path / "bottle", seed=0)
+    assert (copied["engine"] == "folder").all() and (copied["status"] == "ok").sum() == 3
+
+
 def test_missing_folder_is_a_one_line_error_and_writes_nothing(tmp_path):
     with pytest.raises(UserError, match="is not a directory") as error:
         scrape_query(params(tmp_path / "nowhere"), "trash", "bottle", tmp_path / "out", seed=0)
