@@ -53,12 +53,13 @@ class QuerySpec(Section):
     per_query: int | None = Field(None, ge=1, le=10000)
 
 
-# A query is its text, or a QuerySpec mapping; only the chosen form's errors are reported.
+# A query is its text, or a QuerySpec mapping; only the chosen form's errors are reported. The
+# tags appear in error locations (dropped from messages); a "-" keeps them apart from query keys.
 Query = Annotated[
-    Annotated[str, Tag("text")] | Annotated[QuerySpec, Tag("spec")],
-    Discriminator(lambda value: "spec" if isinstance(value, (dict, QuerySpec)) else "text"),
+    Annotated[str, Tag("query-text")] | Annotated[QuerySpec, Tag("query-mapping")],
+    Discriminator(lambda value: "query-mapping" if isinstance(value, (dict, QuerySpec)) else "query-text"),
 ]
-UNION_TAGS = ("text", "spec")
+UNION_TAGS = ("query-text", "query-mapping")
 
 
 class ScrapeParams(Section):
