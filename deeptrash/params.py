@@ -62,6 +62,11 @@ Query = Annotated[
 UNION_TAGS = ("query-text", "query-mapping")
 
 
+def query_text(query: str | QuerySpec) -> str:
+    """The words searched for (the URL-list path for the urls engine), in either form."""
+    return str(query.query if isinstance(query, QuerySpec) else query).strip()
+
+
 class ScrapeParams(Section):
     engine: Engine = "demo"
     per_query: int = Field(40, ge=1, le=10000)
@@ -86,19 +91,23 @@ class ScrapeParams(Section):
         for key, query in queries.items():
             if not QUERY_KEY.match(key):
                 raise ValueError(f"query key {key!r} must be lower-case letters, digits and _")
-            if not str(query.query if isinstance(query, QuerySpec) else query).strip():
+            if not query_text(query):
                 raise ValueError(f"query {key!r} is empty")
         return queries
 
     def for_query(self, kind: str, key: str) -> tuple[ScrapeParams, str]:
         """The settings `scrape.KIND.KEY` runs with (its own engine and per_query if it
-        sets them) and its query text (the URL-list path for the urls engine).
-        Raises KeyError for an unknown key."""
-        spec = getattr(self, kind)[key]
-        if not isinstance(spec, QuerySpec):
-            return self, str(spec).strip()
-        own = {name: value for name in ("engine", "per_query") if (value := getattr(spec, name)) is not None}
-        return self.model_copy(update=own), spec.query.strip()
+        sets them) and its query text. An unknown kind or key is a one-line UserError."""
+        if kind not in ("trash", "landscape"):
+            raise UserError(f"kind must be trash or landscape, not {kind!r}")
+        queries = getattr(self, kind)
+        if key not in queries:
+            raise UserError(f"no query {key!r} in scrape.{kind} (have: {', '.join(queries)})")
+        spec = queries[key]
+        own = {}
+        if isinstance(spec, QuerySpec):
+            own = {name: value for name in ("engine", "per_query") if (value := getattr(spec, name)) is not None}
+        return self.model_copy(update=own) if own else self, query_text(spec)
 
 
 # --- filter ---------------------------------------------------------------

@@ -36,7 +36,7 @@ def scrape_query(scrape: ScrapeParams, kind: str, key: str, out_dir: str | Path,
     network are not usable. `search_hosts` overrides engines.SEARCH_HOSTS and
     `demo_photos` the demo renderer (tests).
     """
-    scrape, query = engines.query_for(scrape, kind, key)
+    scrape, query = scrape.for_query(kind, key)
     engine = scrape.engine
     engines.preflight(scrape, query, search_hosts, name=f"scrape.{kind}.{key}")
     with staged_dir(out_dir) as staging:

@@ -91,17 +91,6 @@ def require_network(engine: str, host: str, port: int, timeout: float = REACH_TI
         ) from None
 
 
-def query_for(scrape: ScrapeParams, kind: str, key: str) -> tuple[ScrapeParams, str]:
-    """The settings `scrape.KIND.KEY` runs with (a query may set its own engine and
-    per_query) and its query text (for the urls engine, the URL-list path)."""
-    if kind not in ("trash", "landscape"):
-        raise UserError(f"kind must be trash or landscape, not {kind!r}")
-    queries = getattr(scrape, kind)
-    if key not in queries:
-        raise UserError(f"no query {key!r} in scrape.{kind} (have: {', '.join(queries)})")
-    return scrape.for_query(kind, key)
-
-
 def read_url_list(path: str | Path, name: str = "the query") -> list[str]:
     """URLs from a text file, one a line; blank lines and # comments skipped.
 
