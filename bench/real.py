@@ -135,7 +135,8 @@ def score_real(params: dict, model_dir: Path, real: Path) -> dict:
     rows, sweep, _ = evaluation.evaluate_photos(model, iter(labelled), size, threshold=cfg["threshold"],
                                                mode=cfg["mode"], tile_size=cfg["tile_size"],
                                                overlap=cfg["tile_overlap"], keep=0, total=len(labelled), desc="real",
-                                               scales=cfg["scales"], flip=cfg["flip"])
+                                               scales=cfg["scales"], flip=cfg["flip"],
+                                               seed_threshold=cfg.get("seed_threshold"))
     best = max(metrics.sweep_scores(sweep), key=lambda row: row["iou"])
     return {**metrics.aggregate(rows), "best_threshold": best["threshold"], "best_threshold_iou": best["iou"]}
 

@@ -433,6 +433,9 @@ class TrainParams(Section):
 
 class EvaluateParams(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
+    # Hysteresis (deeptrash/learn/inference.py trash_mask): a piece above threshold counts only if
+    # some pixel in it reaches this. null: every pixel above threshold.
+    seed_threshold: float | None = Field(None, gt=0, lt=1)
     real: str | None = None
     mode: Literal["resize", "tile"] = "tile"   # real photos: tiles at the training scale keep small litter
     tile_size: int = Field(256, ge=32, le=4096)
@@ -442,6 +445,14 @@ class EvaluateParams(Section):
     scales: list[TileScale] = Field([1.0], min_length=1, max_length=8)
     flip: bool = False
     overlays: int = Field(4, ge=0, le=100)
+
+    @field_validator("seed_threshold")
+    @classmethod
+    def _not_below_threshold(cls, value, info):
+        threshold = info.data.get("threshold")
+        if value is not None and threshold is not None and value < threshold:
+            raise ValueError(f"must be at least threshold ({threshold}), or null")
+        return value
 
 
 # --- audit ----------------------------------------------------------------

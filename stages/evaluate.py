@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     if real is not None:
         sets.append(("real", iter(real), len(real), params.mode, params.scales, params.flip))
     report: dict = {"threshold": params.threshold}
+    if params.seed_threshold is not None:
+        report["seed_threshold"] = params.seed_threshold
     per_image, sweep_table = [], pd.DataFrame({"threshold": metrics.DEFAULT_THRESHOLDS})
     with staged_dir("plots/evaluate") as plots:
         for label, photos, total, mode, scales, flip in sets:
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                 model, photos, image_size, threshold=params.threshold, mode=mode,
                 tile_size=params.tile_size, overlap=params.tile_overlap, batch_size=args.batch_size,
                 keep=params.overlays, total=total, desc=label, scales=scales, flip=flip,
+                seed_threshold=params.seed_threshold,
             )
             if not rows:
                 raise UserError(f"{label}: none of the {total} labelled photos could be read")

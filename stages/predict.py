@@ -85,6 +85,10 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
                         help="trained model; its image size is read from meta.json beside it")
     parser.add_argument("--threshold", type=float, default=defaults.threshold,
                         help="probability at or above which a pixel is trash")
+    parser.add_argument("--seed-threshold", type=float, default=defaults.seed_threshold,
+                        help="keep a piece only if some pixel in it reaches this (hysteresis: a low "
+                        "--threshold then draws found pieces whole without adding faint blobs); "
+                        "unset: every pixel above --threshold")
     parser.add_argument("--mode", choices=inference.MODES, default=defaults.mode,
                         help="tile: overlapping tiles at the training scale (small objects); "
                         "resize: whole photo squashed to model size (fast, loses small objects)")
@@ -105,8 +109,8 @@ def build_parser(defaults: EvaluateParams) -> argparse.ArgumentParser:
 
 
 # The flags that stand for an `evaluate` key, checked by the same rules as params.yaml.
-EVALUATE_FLAGS = {"threshold": "threshold", "tile_size": "tile_size", "tile_overlap": "overlap",
-                  "scales": "scales"}
+EVALUATE_FLAGS = {"threshold": "threshold", "seed_threshold": "seed_threshold", "tile_size": "tile_size",
+                  "tile_overlap": "overlap", "scales": "scales"}
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -139,7 +143,7 @@ def predict_photo(model, photo: Path, stem: str, out: Path, image_size: int, arg
         model, image, image_size, mode=args.mode, tile_size=args.tile_size,
         overlap=args.overlap, batch_size=args.batch_size, scales=args.scales, flip=args.flip,
     )
-    mask = probs >= args.threshold
+    mask = inference.trash_mask(probs, args.threshold, args.seed_threshold)
     mask_name, overlay_name = f"{stem}_mask.png", f"{stem}_overlay.jpg"
     write_image(out / mask_name, mask.astype(np.uint8) * 255)
     write_image(out / overlay_name, overlays.overlay_mask(image, mask), quality=90)

@@ -10,7 +10,7 @@ import yaml
 
 from deeptrash.errors import UserError
 from stages import evaluate
-from tests.test_predict import REPO_PARAMS, model_path, scene  # noqa: F401  (model_path is a fixture)
+from tests.test_predict import FAINT, REPO_PARAMS, model_path, scene  # noqa: F401  (model_path is a fixture)
 
 S = 64
 # name -> (red boxes drawn in the photo, boxes in the true mask)
@@ -80,6 +80,23 @@ def test_evaluate_writes_known_metrics_sweep_and_overlays(workdir, views):
     assert overlays == ["real_best_1.png", "real_worst_1.png", "synthetic_best_1.png", "synthetic_worst_1.png"]
     best = cv2.imread(str(workdir / "plots/evaluate/synthetic_best_1.png"))
     assert best.shape[0] > S and best.shape[1] >= 2 * best.shape[0] - 60   # photo | overlay, enlarged, captioned
+
+
+def test_seed_threshold_keeps_faint_blobs_out_of_the_real_scores(workdir):
+    image, _ = scene(S, S, [])
+    image[20:40, 20:40] = FAINT                       # nothing labelled there: a faint false piece
+    cv2.imwrite(str(workdir / "real/images/faint.png"), image)
+    cv2.imwrite(str(workdir / "real/masks/faint.png"), np.zeros((S, S), np.uint8))
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    false_pieces = {}
+    for seed in (None, 0.5):
+        params["evaluate"].update(threshold=0.3, seed_threshold=seed)
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+        evaluate.main([])
+        report = json.loads((workdir / "metrics/evaluate.json").read_text())
+        assert report.get("seed_threshold") == seed
+        false_pieces[seed] = report["real"]["false_pieces"]
+    assert false_pieces == {None: 2, 0.5: 1}          # the red false piece is confident: it stays
 
 
 def test_bad_real_path_fails_before_writing(workdir):

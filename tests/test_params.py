@@ -30,6 +30,7 @@ def test_repository_params_are_valid():
         (("scrape", "trash", "Bad Key"), "x", "scrape.trash: Value error, query key 'Bad Key'"),
         (("scrape", "landscape", "beach"), "  ", "scrape.landscape: Value error, query 'beach' is empty"),
         (("evaluate", "mode"), "zoom", "evaluate.mode: must be 'resize' or 'tile'"),
+        (("evaluate", "seed_threshold"), 0.1, "evaluate.seed_threshold: Value error, must be at least threshold (0.5)"),
         (("scrape", "trash", "butt"), {"query": "butt", "engine": "yahoo"}, "scrape.trash.butt.engine: must be 'demo'"),
         (("scrape", "trash", "butt"), {"query": "butt", "per_query": 0}, "scrape.trash.butt.per_query: Input should be"),
         (("scrape", "trash", "butt"), {"engine": "demo"}, "scrape.trash.butt.query: Field required"),

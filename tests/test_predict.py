@@ -185,6 +185,7 @@ def test_help_and_bad_arguments(capsys, tmp_path):
     (["--overlap", "1"], "--overlap"), (["--tile-size", "16"], "--tile-size"),
     (["--scales", "1", "0.05"], "--scales"), (["--scales", "9"], "--scales"),
     (["--batch-size", "0"], "--batch-size"), (["--min-piece", "1"], "--min-piece"),
+    (["--threshold", "0.5", "--seed-threshold", "0.3"], "--seed-threshold"),
 ])
 def test_bad_flags_are_refused_by_the_params_rules(flags, named):
     # The evaluate flags are checked by EvaluateParams, the rules params.yaml obeys: one line naming the flag
@@ -193,6 +194,36 @@ def test_bad_flags_are_refused_by_the_params_rules(flags, named):
         predict.check_args(args)
     good = predict.build_parser(predict.EvaluateParams()).parse_args(["x.jpg", "--out", "o"])
     predict.check_args(good)     # the defaults pass
+
+
+def test_trash_mask_keeps_the_pieces_a_seed_reaches_whole():
+    probs = np.zeros((40, 60), np.float32)
+    probs[5:25, 5:25] = 0.35            # a found piece's faint rim...
+    probs[10:20, 10:20] = 0.9           # ...around its confident core
+    probs[5:25, 35:55] = 0.35           # a faint blob on its own
+    plain = inference.trash_mask(probs, 0.3)
+    assert np.array_equal(plain, probs >= 0.3)
+    seeded = inference.trash_mask(probs, 0.3, 0.5)
+    assert seeded.dtype == bool and seeded.shape == probs.shape
+    assert seeded[5:25, 5:25].all() and not seeded[:, 30:].any()
+    # A seed at or below the threshold seeds every piece: the plain mask.
+    assert np.array_equal(inference.trash_mask(probs, 0.3, 0.3), plain)
+    assert not inference.trash_mask(np.zeros((4, 4), np.float32), 0.3, 0.5).any()
+
+
+FAINT = (56, 60, 160)  # BGR: the red model gives it about 0.35
+
+
+def test_predict_seed_threshold_drops_a_faint_blob(model_path, tmp_path):
+    image, _ = scene(64, 96, [(10, 30, 10, 30)])
+    image[34:54, 60:80] = FAINT
+    cv2.imwrite(str(tmp_path / "photo.png"), image)
+    pieces = {}
+    for name, flags in {"plain": [], "seeded": ["--seed-threshold", "0.5"]}.items():
+        predict.main([str(tmp_path / "photo.png"), "--out", str(tmp_path / name), "--model", str(model_path),
+                      "--threshold", "0.3", "--mode", "resize", "--params", str(tmp_path / "none.yaml"), *flags])
+        pieces[name] = pd.read_csv(tmp_path / name / "predictions.csv")["pieces"].item()
+    assert pieces == {"plain": 2, "seeded": 1}
 
 
 def test_output_names_stay_distinct(tmp_path):

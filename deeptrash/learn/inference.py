@@ -235,3 +235,25 @@ def predict_probabilities(
                 probs = predict_tiles(model, view, image_size, size, overlap, batch_size)
             total += probs[:, ::-1] if mirrored else probs
     return total / np.float32(len(tile_sizes) * (2 if flip else 1))
+
+
+# --- probabilities to a mask --------------------------------------------------
+
+def trash_mask(probs: np.ndarray, threshold: float, seed_threshold: float | None = None) -> np.ndarray:
+    """The pixels called trash: bool (H, W) from float (H, W) probabilities.
+
+    Without `seed_threshold`, every pixel at or above `threshold`. With it
+    (hysteresis, as Canny links edges), a piece above `threshold` is kept
+    only if some pixel in it reaches `seed_threshold`. A low `threshold`
+    then draws found pieces whole while a faint blob on its own stays out:
+    on real photos (README) that found more litter with a third of the
+    false pieces, at the same IoU.
+    """
+    mask = probs >= threshold
+    if seed_threshold is None or seed_threshold <= threshold:
+        return mask
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    seeded = np.zeros(n, bool)
+    seeded[labels[probs >= seed_threshold]] = True
+    seeded[0] = False
+    return seeded[labels]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deeptrash.learn.inference import predict_many, predict_probabilities
+from deeptrash.learn.inference import predict_many, predict_probabilities, trash_mask
 from deeptrash.measure import metrics
 from deeptrash.overlays import error_panel
 
@@ -23,6 +23,7 @@ def evaluate_photos(
     desc: str = "evaluate",
     scales: tuple[float, ...] | list[float] = (1.0,),
     flip: bool = False,
+    seed_threshold: float | None = None,
 ):
     """Score the model on labelled photos.
 
@@ -30,7 +31,9 @@ def evaluate_photos(
     0/255). Resize mode predicts `batch_size` photos per model call; tile
     mode (or any mode with `flip`) one photo at a time, its tiles
     `batch_size` per call; `scales` and `flip` as in
-    :func:`inference.predict_probabilities`. Returns (rows, sweep, extremes): per-image
+    :func:`inference.predict_probabilities`; a pixel is trash as
+    :func:`inference.trash_mask` says at `threshold` and `seed_threshold`
+    (the sweep is of plain thresholds). Returns (rows, sweep, extremes): per-image
     dicts of :func:`metrics.image_scores` plus name/width/height, summed
     (T, 4) threshold-sweep counts, and :class:`metrics.Extremes` of captioned
     error panels by IoU (images where truth and prediction are both empty are
@@ -44,7 +47,7 @@ def evaluate_photos(
 
     def score(name: str, image: np.ndarray, mask: np.ndarray, probs: np.ndarray) -> None:
         nonlocal sweep
-        truth, pred = mask > 127, probs >= threshold
+        truth, pred = mask > 127, trash_mask(probs, threshold, seed_threshold)
         row = {"name": name, "width": image.shape[1], "height": image.shape[0], **metrics.image_scores(truth, pred)}
         rows.append(row)
         sweep += metrics.sweep_counts(truth, probs)
