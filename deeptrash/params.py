@@ -43,11 +43,8 @@ Engine = Literal["demo", "folder", "urls", "bing", "google", "baidu", "flickr"]
 
 
 class QuerySpec(Section):
-    """A query with its own engine or count: `scrape.KIND.KEY: {query: ..., engine: demo, per_query: 30}`.
-
-    Lets one pipeline mix sources, e.g. rendered cigarette butts beside a folder of photos.
-    Unset fields fall back to scrape.engine and scrape.per_query.
-    """
+    """A query with its own engine or count, so one pipeline can mix sources: `scrape.KIND.KEY:
+    {query: ..., engine: demo, per_query: 30}`; unset fields fall back to scrape.engine and scrape.per_query."""
     query: str
     engine: Engine | None = None
     per_query: int | None = Field(None, ge=1, le=10000)
@@ -216,14 +213,18 @@ class Step(RangedSection):
     p: float = Field(0.5, ge=0, le=1)
 
 
+class OffStep(Step):
+    """A sim-to-real step: off (p 0) unless params turn it on, so the demo's defaults stay as they were."""
+    p: float = Field(0.0, ge=0, le=1)
+
+
 class BackgroundStep(RangedSection):
     zoom: tuple[float, float] = (1.0, 2.0)  # crop side = photo short side / zoom
 
 
 class ObjectsStep(RangedSection):
     scale: tuple[float, float] = (0.3, 0.65)
-    # uniform: long side ~ U(scale); log_uniform: ~ exp(U(log scale)): as many
-    # objects between 0.05 and 0.1 as between 0.4 and 0.8 (most small, as in photos).
+    # log_uniform: long side ~ exp(U(log scale)), as many from 0.05 to 0.1 as from 0.4 to 0.8 (most small)
     distribution: Literal["uniform", "log_uniform"] = "uniform"
     perspective_scaling: bool = True
     outside: float = Field(0.35, ge=0, le=0.9)
@@ -236,43 +237,36 @@ class ObjectsStep(RangedSection):
         return value
 
 
-class SlantStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class SlantStep(OffStep):
     squash: tuple[float, float] = (0.5, 1.0)  # vertical shortening of an object lying on the ground
 
 
-class DistractorStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class DistractorStep(OffStep):
     count: tuple[int, int] = (1, 4)
     scale: tuple[float, float] = (0.05, 0.35)   # long side / image side, log-uniform
     patch_share: float = Field(0.4, ge=0, le=1)  # landscape blobs; the rest leaves, sticks, stones
 
 
-class ShadowStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class ShadowStep(OffStep):
     strength: tuple[float, float] = (0.2, 0.6)  # darkening at the shadow's core
     blur: tuple[float, float] = (0.03, 0.12)    # sigma / object long side
     offset: tuple[float, float] = (0.0, 0.08)   # shift / object long side (light from above-ish)
 
 
-class HarmonizeStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class HarmonizeStep(OffStep):
     strength: tuple[float, float] = (0.1, 0.5)  # share of the way to the local ground's mean colour
 
 
-class PoissonStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class PoissonStep(OffStep):
     strength: tuple[float, float] = (0.5, 1.0)
 
 
-class GrassStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class GrassStep(OffStep):
     count: tuple[int, int] = (2, 8)
     width: tuple[float, float] = (1.0, 2.0)     # px
 
 
-class DefocusStep(Step):
-    p: float = Field(0.0, ge=0, le=1)
+class DefocusStep(OffStep):
     sigma: tuple[float, float] = (0.3, 1.2)     # px
 
 
@@ -373,8 +367,7 @@ class SynthParams(Section):
 
 # --- train ----------------------------------------------------------------
 
-# A tile size for test-time averaging, as a multiple of tile_size.
-TileScale = Annotated[float, Field(gt=0.1, le=8)]
+TileScale = Annotated[float, Field(gt=0.1, le=8)]  # a test-time view's tile size, as a multiple of tile_size
 
 
 class SelftrainParams(Section):
@@ -397,9 +390,8 @@ class SelftrainParams(Section):
     @field_validator("background")
     @classmethod
     def _below_confident(cls, value, info):
-        confident = info.data.get("confident")
-        if confident is not None and value >= confident:
-            raise ValueError(f"must be below confident ({confident})")
+        if value >= info.data.get("confident", 1):
+            raise ValueError(f"must be below confident ({info.data['confident']})")
         return value
 
     @model_validator(mode="after")
@@ -433,8 +425,7 @@ class TrainParams(Section):
 
 class EvaluateParams(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
-    # Hysteresis (deeptrash/learn/inference.py trash_mask): a piece above threshold counts only if
-    # some pixel in it reaches this. null: every pixel above threshold.
+    # Hysteresis (inference.trash_mask): only pieces where some pixel reaches this; null: off
     seed_threshold: float | None = Field(None, gt=0, lt=1)
     real: str | None = None
     mode: Literal["resize", "tile"] = "tile"   # real photos: tiles at the training scale keep small litter
@@ -449,9 +440,8 @@ class EvaluateParams(Section):
     @field_validator("seed_threshold")
     @classmethod
     def _not_below_threshold(cls, value, info):
-        threshold = info.data.get("threshold")
-        if value is not None and threshold is not None and value < threshold:
-            raise ValueError(f"must be at least threshold ({threshold}), or null")
+        if value is not None and value < info.data.get("threshold", 0):
+            raise ValueError(f"must be at least threshold ({info.data['threshold']}), or null")
         return value
 
 
