@@ -69,7 +69,9 @@ def test_stage_fine_tunes_on_pseudo_labelled_scenes(tmp_path):
     metrics = json.loads((tmp_path / "metrics" / "train.json").read_text())
     counts = metrics["selftrain"]
     assert counts["photos"] == 4 and counts["tiles"] > 0
-    assert 0 <= counts["trash_share"] < 1 and 0 <= counts["ignored_share"] < 1
+    # A tiny model after two epochs may call every confident pixel trash (CI saw 1.0), so the trash share
+    # may reach 1; a kept tile always holds some confident pixel, so the ignored share may not.
+    assert 0 <= counts["trash_share"] <= 1 and 0 <= counts["ignored_share"] < 1
     assert np.isfinite(counts["val_iou_after"])
     assert list(counts["rounds"]) == ["round_1", "round_2"]  # the second round labelled with the fine-tuned model
     assert counts["rounds"]["round_2"]["val_iou_after"] == counts["val_iou_after"]
