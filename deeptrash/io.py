@@ -130,6 +130,19 @@ def flatten_alpha(image: np.ndarray, background: int | np.ndarray = 128) -> np.n
     return (image[:, :, :3] * alpha + background * (1 - alpha)).astype(np.uint8)
 
 
+def pieces_touching(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The 8-connected pieces of bool (H, W) `mask` that some `seed` pixel falls in: bool (H, W).
+
+    seed: bool (H, W); its pixels outside `mask` are ignored. One helper for
+    a piece's own soft alpha (crop) and hysteresis thresholds (inference).
+    """
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    touched = np.zeros(count, bool)
+    touched[labels[seed]] = True
+    touched[0] = False  # the label of everything outside the mask
+    return touched[labels]
+
+
 def decode_image(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
     """Decode image bytes to uint8 BGR/BGRA (gray becomes BGR); None if unreadable."""
     array = np.frombuffer(data, dtype=np.uint8)

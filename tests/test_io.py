@@ -9,6 +9,7 @@ from deeptrash.io import (
     encode_image,
     flatten_alpha,
     list_images,
+    pieces_touching,
     read_file_table,
     read_image,
     read_mask,
@@ -146,3 +147,18 @@ def test_flatten_alpha_composites_over_grey_or_a_picture():
     assert (flatten_alpha(image, 128) == 164).all()
     bgr = image[:, :, :3]
     assert flatten_alpha(bgr) is bgr
+
+
+def test_pieces_touching_keeps_whole_pieces_a_seed_falls_in():
+    mask = np.zeros((6, 10), bool)
+    mask[0:2, 0:3] = True       # piece A
+    mask[3:6, 5:9] = True       # piece B
+    mask[2, 3] = True           # touches A only diagonally: 8-connected, part of A
+    seed = np.zeros_like(mask)
+    seed[5, 8] = True           # in B
+    seed[0, 9] = True           # outside every piece: ignored
+    kept = pieces_touching(mask, seed)
+    assert (kept == (mask & (np.arange(10) >= 5))).all()
+    seed[0, 0] = True
+    assert (pieces_touching(mask, seed) == mask).all()
+    assert not pieces_touching(mask, np.zeros_like(mask)).any()

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from deeptrash.io import scale_by
+from deeptrash.io import pieces_touching, scale_by
 
 
 # The luminance difference counts half as much as the colour difference, and
@@ -359,8 +359,7 @@ def piece_soft_alpha(alpha: np.ndarray, piece: np.ndarray, reach: int = 8) -> np
     (alpha > 0) connected to the piece within `reach` px of it, and nothing of
     the other pieces.
     """
-    _, soft_labels = cv2.connectedComponents((alpha > 0).astype(np.uint8), connectivity=8)
-    own = np.isin(soft_labels, np.unique(soft_labels[piece]))
+    own = pieces_touching(alpha > 0, piece)
     size = 2 * reach + 1
     near = cv2.dilate(piece.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     return np.where(own & near.astype(bool), alpha, 0).astype(np.uint8)

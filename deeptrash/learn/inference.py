@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.io import resize
+from deeptrash.io import pieces_touching, resize
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,4 @@ def trash_mask(probs: np.ndarray, threshold: float, seed_threshold: float | None
     mask = probs >= threshold
     if seed_threshold is None or seed_threshold <= threshold:
         return mask
-    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    seeded = np.zeros(n, bool)
-    seeded[labels[probs >= seed_threshold]] = True
-    seeded[0] = False
-    return seeded[labels]
+    return pieces_touching(mask, probs >= seed_threshold)
