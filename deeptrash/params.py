@@ -379,6 +379,7 @@ class SelftrainParams(Section):
     learning_rate: float = Field(0.0005, gt=0, le=1)
     confident: float = Field(0.8, gt=0, lt=1)    # pseudo-trash at or above this probability
     background: float = Field(0.2, gt=0, lt=1)   # pseudo-background at or below it; between: ignored
+    grow: float | None = Field(None, gt=0, lt=1)  # pseudo-trash grows over >= this in pieces reaching confident
     margin: int = Field(6, ge=0, le=64)          # px (model size) around pseudo-trash also ignored
     share: float = Field(0.5, gt=0, lt=1)        # share of fine-tuning samples from the scenes
     tile_size: int = Field(256, ge=32, le=4096)  # photo px per tile, as evaluate.tile_size
@@ -387,10 +388,10 @@ class SelftrainParams(Section):
     flip: bool = False                                                   # as evaluate.flip
     adapt_bn: bool = True   # then the decoder's BatchNorm statistics from every scene tile (AdaBN)
 
-    @field_validator("background")
+    @field_validator("background", "grow")
     @classmethod
     def _below_confident(cls, value, info):
-        if value >= info.data.get("confident", 1):
+        if value is not None and value >= info.data.get("confident", 1):
             raise ValueError(f"must be below confident ({info.data['confident']})")
         return value
 

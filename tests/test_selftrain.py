@@ -28,6 +28,21 @@ def test_pseudo_targets_keep_only_confident_pixels():
     assert set(np.unique(pseudo_targets(probs, 0.8, 0.2, margin=0))) == {0.0, 1.0, IGNORE}
 
 
+def test_pseudo_trash_grows_over_the_pieces_it_seeds():
+    probs = np.full((20, 30), 0.05, np.float32)
+    probs[4:14, 2:12] = 0.6        # an object the model is half sure of...
+    probs[8:10, 6:8] = 0.9         # ...with a confident core
+    probs[4:14, 18:28] = 0.6       # the same without a core: no seed
+    plain = pseudo_targets(probs, 0.8, 0.2, margin=0)
+    grown = pseudo_targets(probs, 0.8, 0.2, margin=0, grow=0.5)
+    assert np.count_nonzero(plain == 1) == 4
+    assert (grown[4:14, 2:12] == 1).all()                 # the whole seeded piece
+    assert (grown[4:14, 18:28] == IGNORE).all()           # the unseeded one stays unsure
+    assert (grown == 0).sum() == (plain == 0).sum()       # background untouched
+    with_margin = pseudo_targets(probs, 0.8, 0.2, margin=2, grow=0.5)
+    assert with_margin[8, 13] == IGNORE and with_margin[8, 15] == 0  # the margin follows the grown piece
+
+
 def test_scene_tiles_follow_inference_tiles_and_drop_empty_ones():
     image = np.zeros((100, 150, 3), np.uint8)
     image[:, :, 2] = 200  # red in BGR

@@ -22,19 +22,23 @@ import cv2
 import numpy as np
 
 from deeptrash.io import resize
-from deeptrash.learn.inference import tile_origins, to_model_input
+from deeptrash.learn.inference import tile_origins, to_model_input, trash_mask
 from deeptrash.learn.losses import IGNORE
 
 
-def pseudo_targets(probs: np.ndarray, confident: float, background: float, margin: int) -> np.ndarray:
+def pseudo_targets(probs: np.ndarray, confident: float, background: float, margin: int,
+                   grow: float | None = None) -> np.ndarray:
     """float32 (H, W) targets from probabilities (H, W): 1 trash, 0 background, IGNORE unsure.
 
     Pixels within `margin` px of confident trash are unsure too: a confident
     core usually sits inside a larger object whose rim the model doubts.
+    With `grow` (below `confident`), trash also spreads over the pixels at or
+    above `grow` in the pieces that reach `confident` (hysteresis, as
+    :func:`deeptrash.learn.inference.trash_mask` draws a found piece whole).
     """
     targets = np.full(probs.shape, IGNORE, np.float32)
     targets[probs <= background] = 0.0
-    trash = (probs >= confident).astype(np.uint8)
+    trash = trash_mask(probs, grow if grow is not None else confident, confident).astype(np.uint8)
     if margin > 0 and trash.any():
         near = cv2.dilate(trash, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
         targets[(near > 0) & (trash == 0)] = IGNORE
@@ -43,7 +47,8 @@ def pseudo_targets(probs: np.ndarray, confident: float, background: float, margi
 
 
 def scene_tiles(image_bgr: np.ndarray, probs: np.ndarray, image_size: int, tile_size: int, overlap: float,
-                confident: float, background: float, margin: int) -> tuple[np.ndarray, np.ndarray]:
+                confident: float, background: float, margin: int, grow: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Training tiles of one scene photo and their pseudo-targets.
 
     image_bgr: uint8 (H, W, 3); probs: float32 (H, W), the model's tile-mode
@@ -57,7 +62,7 @@ def scene_tiles(image_bgr: np.ndarray, probs: np.ndarray, image_size: int, tile_
     for y in tile_origins(height, tile_h, overlap):
         for x in tile_origins(width, tile_w, overlap):
             tile_probs = resize(probs[y:y + tile_h, x:x + tile_w], image_size, image_size)
-            target = pseudo_targets(tile_probs, confident, background, margin)
+            target = pseudo_targets(tile_probs, confident, background, margin, grow)
             if not (target <= 1.0).any():
                 continue
             images.append(to_model_input(image_bgr[y:y + tile_h, x:x + tile_w], image_size))
@@ -146,7 +151,7 @@ def label_scenes(model, photos: list, image_size: int, settings, batch_size: int
         probs = predict_probabilities(model, photo, image_size, "tile", settings.tile_size, settings.tile_overlap,
                                       batch_size, settings.scales, settings.flip)
         tiles, labels = scene_tiles(photo, probs, image_size, settings.tile_size, settings.tile_overlap,
-                                    settings.confident, settings.background, settings.margin)
+                                    settings.confident, settings.background, settings.margin, settings.grow)
         used += 1
         images.append(tiles)
         targets.append(labels)
