@@ -247,6 +247,13 @@ class DistractorStep(OffStep):
     patch_share: float = Field(0.4, ge=0, le=1)  # landscape blobs; the rest leaves, sticks, stones
 
 
+class LeafBedStep(DistractorStep):
+    """Distractors strewn over the ground first: real litter lies in leaves and undergrowth (README)."""
+    count: tuple[int, int] = (20, 80)
+    scale: tuple[float, float] = (0.08, 0.3)
+    patch_share: float = Field(0.0, ge=0, le=1)
+
+
 class ShadowStep(OffStep):
     strength: tuple[float, float] = (0.2, 0.6)  # darkening at the shadow's core
     blur: tuple[float, float] = (0.03, 0.12)    # sigma / object long side
@@ -358,6 +365,7 @@ class SynthParams(Section):
     lighting: LightingStep = LightingStep()
     slant: SlantStep = SlantStep()
     distractors: DistractorStep = DistractorStep()
+    leaf_bed: LeafBedStep = LeafBedStep()
     shadow: ShadowStep = ShadowStep()
     harmonize: HarmonizeStep = HarmonizeStep()
     poisson: PoissonStep = PoissonStep()
@@ -372,7 +380,6 @@ TileScale = Annotated[float, Field(gt=0.1, le=8)]  # a test-time view's tile siz
 
 class SelftrainParams(Section):
     """Fine-tuning on pseudo-labelled real scenes (deeptrash/learn/selftrain.py); off while `scenes` is null."""
-
     scenes: str | None = None     # folder of unlabelled photos of litter where it lies
     epochs: int = Field(3, ge=0, le=1000)       # 0: no fine-tuning (adapt_bn alone)
     rounds: int = Field(1, ge=1, le=10)          # pseudo-label then fine-tune, this many times (each with the last model)
@@ -497,13 +504,9 @@ def validate_params(raw: dict, source: str = "params.yaml") -> Params:
 
 
 def check_exclusion_keys(params: Params, source: str = "params.yaml") -> None:
-    """`filter.landscape_exclude`, when given, has exactly one entry per landscape query.
-
-    dvc.yaml declares `filter.landscape_exclude.<key>` for each query's filter
-    stage, and DVC stops when such a key is missing; saying so here stops the
-    first stage (scrape) before it does any work. An entry for a key that is
-    not a landscape query is a typo or a leftover, and would silently exclude nothing.
-    """
+    """`filter.landscape_exclude`, when given, has exactly one entry per landscape query: DVC stops
+    at a query's filter stage when its key is missing, so scrape stops first, before any work; an
+    entry for a key that is no landscape query is a typo or a leftover that would exclude nothing."""
     if "landscape_exclude" not in params.filter.model_fields_set:
         return
     queries, exclude = params.scrape.landscape, params.filter.landscape_exclude
@@ -534,11 +537,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def load_section(path: str | Path, name: str) -> Section:
-    """One section of a params file, validated alone; its defaults when the file or section is absent.
-
-    For commands outside the pipeline (predict) that need a few settings and
-    must also run where there is no params.yaml.
-    """
+    """One section of a params file, validated alone; its defaults when the file or section is absent
+    (for commands outside the pipeline, such as predict, that must also run without a params.yaml)."""
     path = Path(path)
     raw = _read_yaml(path) if path.is_file() else {}
     if not isinstance(raw, dict):

@@ -10,7 +10,8 @@ from deeptrash.synth import augment, recipe, sources as synth_sources
 from tests.test_synth import ALL_OFF, make_params, red_square, sources  # noqa: F401 (fixture)
 
 NEW_STEPS_ON = dict(
-    slant={"p": 1.0}, distractors={"p": 1.0, "count": [3, 5]}, shadow={"p": 1.0}, harmonize={"p": 1.0},
+    slant={"p": 1.0}, distractors={"p": 1.0, "count": [3, 5]}, leaf_bed={"p": 1.0, "count": [5, 8]},
+    shadow={"p": 1.0}, harmonize={"p": 1.0},
     poisson={"p": 1.0}, grass={"p": 1.0}, defocus={"p": 1.0},
 )
 
@@ -106,6 +107,26 @@ def test_distractors_change_the_image_and_never_the_mask(sources):  # noqa: F811
         assert np.array_equal(mask_on, mask_off)
         assert record["distractors"] >= 3
         assert not np.array_equal(image_on, image_off)
+
+
+def test_leaf_bed_strews_the_ground_and_never_touches_the_mask(sources):  # noqa: F811
+    on = make_params(**{**ALL_OFF, "leaf_bed": {"p": 1.0}, "negatives": 0.0})
+    off = make_params(**{**ALL_OFF, "negatives": 0.0})
+    # Its own defaults, not the distractors': a bed, not a few pieces.
+    assert (on.leaf_bed.count, on.leaf_bed.patch_share) == ((20, 80), 0.0)
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
+    for i in range(4):
+        image_on, mask_on, record = recipe.generate_sample(loaded, 5, "train", i, on)
+        image_off, mask_off, _ = recipe.generate_sample(loaded, 5, "train", i, off)
+        assert np.array_equal(mask_on, mask_off) and np.count_nonzero(mask_on)
+        assert 20 <= record["leaf_bed"] <= 80
+        # Strewn everywhere: the image changes in each quarter, outside the objects too.
+        changed = (np.abs(image_on.astype(int) - image_off).max(axis=2) > 20) & (mask_off == 0)
+        half = changed.shape[0] // 2
+        assert all(q.any() for q in (changed[:half, :half], changed[:half, half:], changed[half:, :half],
+                                     changed[half:, half:]))
+        again, _, _ = recipe.generate_sample(loaded, 5, "train", i, on)
+        assert np.array_equal(again, image_on)
 
 
 def test_grass_only_takes_trash_away(sources):  # noqa: F811

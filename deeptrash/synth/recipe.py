@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.params import SynthParams
+from deeptrash.params import DistractorStep, SynthParams
 from deeptrash.synth import augment
 from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 
@@ -26,7 +26,7 @@ from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 # recipe's identity: changing them changes every composite.
 STEP_IDS = {name: k for k, name in enumerate(
     ["background", "objects", "occluders", "overlay", "lens", "motion_blur", "lighting",
-     "object_extras", "distractors", "defocus"], start=1)}
+     "object_extras", "distractors", "defocus", "leaf_bed"], start=1)}
 
 
 # --- one composite ---------------------------------------------------------------
@@ -164,10 +164,9 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
     return records
 
 
-def _add_distractors(image: np.ndarray, landscapes, rng: np.random.Generator, params: SynthParams) -> int:
-    """Leaves, sticks, stones and landscape blobs pasted as background (never in the mask)."""
-    step = params.distractors
-    size = params.size
+def _add_distractors(image: np.ndarray, landscapes, rng: np.random.Generator, step: DistractorStep, size: int) -> int:
+    """Leaves, sticks, stones and landscape blobs pasted as background (never in the mask) on the
+    uint8 (size, size, 3) image, as `step` says (synth.distractors, or synth.leaf_bed); returns how many."""
     count = int(rng.integers(step.count[0], step.count[1] + 1))
     for _ in range(count):
         long_side = draw_scale(rng, *step.scale, "log_uniform") * size
@@ -232,9 +231,13 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
     record: dict = {"background": name, "background_crop": drawn}
     coverage = np.zeros((size, size), np.float32)
 
+    rng = _step_rng(seed, split, i, "leaf_bed")
+    if _draw(rng, params.leaf_bed):
+        record["leaf_bed"] = _add_distractors(image, landscapes, rng, params.leaf_bed, size)
+
     rng = _step_rng(seed, split, i, "distractors")
     if _draw(rng, params.distractors):
-        record["distractors"] = _add_distractors(image, landscapes, rng, params)
+        record["distractors"] = _add_distractors(image, landscapes, rng, params.distractors, size)
 
     rng = _step_rng(seed, split, i, "objects")
     negative = bool(rng.random() < params.negatives)
