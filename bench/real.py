@@ -46,6 +46,7 @@ VARIANTS: dict[str, dict] = {
     # Slicing at inference: the whole photo squashed to the model size instead of tiles.
     "no_tiles": {"evaluate.mode": "resize"},
     "no_distractors": {"synth.distractors.p": 0.0},
+    "no_leaf_bed": {"synth.leaf_bed.p": 0.0},
     # Paste edges and light: feathered only, no contact shadow, no colour harmonisation.
     "no_blending": {"synth.poisson.p": 0.0, "synth.feather.p": 1.0, "synth.shadow.p": 0.0,
                     "synth.harmonize.p": 0.0},
@@ -54,7 +55,7 @@ VARIANTS: dict[str, dict] = {
     # Every sim-to-real step off: the recipe as it was before (large objects anywhere), tiles kept.
     "first_recipe": {"synth.objects.distribution": "uniform", "synth.objects.scale": [0.3, 0.65],
                      "synth.background.zoom": [1.0, 2.0], "synth.max_objects": 3, "synth.negatives": 0.15,
-                     "synth.slant.p": 0.0, "synth.distractors.p": 0.0, "synth.shadow.p": 0.0,
+                     "synth.slant.p": 0.0, "synth.distractors.p": 0.0, "synth.leaf_bed.p": 0.0, "synth.shadow.p": 0.0,
                      "synth.harmonize.p": 0.0, "synth.poisson.p": 0.0, "synth.grass.p": 0.0,
                      "synth.defocus.p": 0.0, "synth.feather.p": 1.0},
     # Self-training off: the composite-trained model as it is. (The profile self-trains on the real
