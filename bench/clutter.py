@@ -26,17 +26,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deeptrash.io import list_images, read_image, read_mask  # noqa: E402
+from deeptrash.io import read_image, read_mask  # noqa: E402
 from deeptrash.measure.metrics import SMALL_OBJECT  # noqa: E402
 from deeptrash.params import load_params  # noqa: E402
 
 
-def piece_clutter(image_bgr: np.ndarray, truth: np.ndarray, min_pixels: int = 30) -> list[tuple[int, float]]:
-    """(label, clutter) of each piece of `truth` (bool (H, W)) with >= min_pixels pixels.
+def piece_clutter(image_bgr: np.ndarray, truth: np.ndarray, min_pixels: int = 30
+                  ) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+    """The 8-connected labels of `truth` (bool (H, W)), int32 (H, W), and (label, area, clutter)
+    of each piece with >= min_pixels pixels.
 
     image_bgr: uint8 (H, W, 3). Clutter: grey std over a ring of width
     sqrt(area) / 2 around the piece, outside every truth pixel (NaN when the
-    ring is under 20 pixels). Labels are those of an 8-connected labelling of truth.
+    ring is under 20 pixels).
     """
     grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(truth.astype(np.uint8), connectivity=8)
@@ -49,8 +51,8 @@ def piece_clutter(image_bgr: np.ndarray, truth: np.ndarray, min_pixels: int = 30
         width = max(3, int(0.5 * np.sqrt(area)))
         piece = (labels == label).astype(np.uint8)
         ring = cv2.dilate(piece, np.ones((2 * width + 1, 2 * width + 1), np.uint8)).astype(bool) & ~near
-        out.append((label, float(grey[ring].std()) if ring.sum() >= 20 else float("nan")))
-    return out
+        out.append((label, area, float(grey[ring].std()) if ring.sum() >= 20 else float("nan")))
+    return labels, out
 
 
 def synth_clutter(split: Path, limit: int) -> np.ndarray:
@@ -59,20 +61,21 @@ def synth_clutter(split: Path, limit: int) -> np.ndarray:
         mask = read_mask(path) > 127
         if mask.any():
             image = read_image(split / "images" / (path.stem + ".jpg"))
-            values += [c for _, c in piece_clutter(image, mask)]
+            values += [c for _, _, c in piece_clutter(image, mask)[1]]
     return np.array(values)
 
 
 def real_pieces(real: Path, scale: float):
-    """(photo, truth, [(label, clutter, small)]) of each labelled real photo, at `scale`."""
+    """(photo, piece labels at `scale`, [(label, clutter)]) of each labelled real photo, its larger
+    pieces only (evaluate's small objects left out) and those with a measurable ring."""
     from deeptrash.measure import labels
 
     for _, image, mask in labels.load_real(real):
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        truth = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
-        counts = np.bincount(cv2.connectedComponents(truth.astype(np.uint8), connectivity=8)[1].ravel())
-        yield image, mask > 127, truth, [(label, c, counts[label] < SMALL_OBJECT * truth.size)
-                                         for label, c in piece_clutter(small, truth, 1)]
+        scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        truth = cv2.resize(mask, (scaled.shape[1], scaled.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
+        pieces, measured = piece_clutter(scaled, truth, 1)
+        yield image, pieces, [(label, c) for label, area, c in measured
+                              if area >= SMALL_OBJECT * truth.size and np.isfinite(c)]
 
 
 def main() -> None:
@@ -99,17 +102,15 @@ def main() -> None:
         model = load_segmenter(args.model)
         size = inference.model_image_size(args.model, model)
     real, found = [], []
-    for image, full_truth, truth, pieces in real_pieces(args.real, scale):
-        pieces = [(label, c) for label, c, small in pieces if not small and np.isfinite(c)]
+    for image, labels, pieces in real_pieces(args.real, scale):
         real += [c for _, c in pieces]
         if model is not None and pieces:
             probs = inference.predict_probabilities(model, image, size, ev.mode, ev.tile_size, ev.tile_overlap,
                                                     scales=ev.scales, flip=ev.flip)
             pred = inference.trash_mask(probs, ev.threshold, ev.seed_threshold)
-            pred = cv2.resize(pred.astype(np.uint8), (truth.shape[1], truth.shape[0]),
+            pred = cv2.resize(pred.astype(np.uint8), (labels.shape[1], labels.shape[0]),
                               interpolation=cv2.INTER_NEAREST).astype(bool)
-            labels = cv2.connectedComponents(truth.astype(np.uint8), connectivity=8)[1]
-            found += [pred[labels == label].mean() >= 0.5 for label, _ in pieces]
+            found += [pred[labels == label].mean() >= 0.5 for label, _ in pieces]  # evaluate's "found"
     synth, real = synth[np.isfinite(synth)], np.array(real)
     quantiles = (10, 33, 50, 67, 90)
     print(f"clutter (grey std around a piece) at {', '.join(f'{q}%' for q in quantiles)}:")
