@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deeptrash.params import SynthParams  # noqa: E402
+from deeptrash.synth_params import SynthParams  # noqa: E402
 from deeptrash.synth import pool, recipe, sources as synth_sources  # noqa: E402
 
 

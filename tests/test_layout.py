@@ -133,3 +133,38 @@ def test_the_checks_catch_violations():
 def test_bench_does_not_import_tests():
     for path in sorted((ROOT / "bench").glob("*.py")):
         assert not any(t.startswith("tests") for t in imported_modules(path, set())), path.name
+
+
+# Modules that only word a failure (one-line errors, exit status): editing them changes no output.
+MESSAGES_ONLY = {"deeptrash/errors.py", "deeptrash/cli.py"}
+
+
+def stage_code(script: Path, modules: dict[str, Path]) -> set[str]:
+    """The library files a stage script runs: its import closure, as repo-relative paths."""
+    known, seen, todo = set(modules), set(), [script]
+    while todo:
+        for name in imported_modules(todo.pop(), known):
+            if name in modules and name not in seen:
+                seen.add(name)
+                todo.append(modules[name])
+    return {str(modules[n].relative_to(ROOT)) for n in seen if modules[n].name != "__init__.py"}
+
+
+def test_dvc_yaml_lists_exactly_the_code_each_stage_runs():
+    """Editing a module re-runs every stage that runs it, and no other (HACKING.md)."""
+    import yaml
+
+    modules = library_modules()
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        stage = stage.get("do", stage)
+        script = ROOT / (stage["cmd"].split()[2].replace(".", "/") + ".py")   # python -m stages.<name> ...
+        listed = {d for d in stage["deps"] if d.startswith("deeptrash/")}
+        runs = stage_code(script, modules) - MESSAGES_ONLY
+        assert listed == runs, f"{name}: missing {sorted(runs - listed)}, not run {sorted(listed - runs)}"
+
+
+def test_the_stage_code_check_follows_lazy_imports():
+    modules = library_modules()
+    train = stage_code(ROOT / "stages" / "train.py", modules)
+    assert "deeptrash/learn/selftrain.py" in train and "deeptrash/synth_params.py" in train
+    assert "deeptrash/measure/metrics.py" not in train

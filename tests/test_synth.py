@@ -12,7 +12,8 @@ import pytest
 
 from deeptrash.errors import UserError
 from deeptrash.io import encode_image, read_mask
-from deeptrash.params import SynthParams, validate_params
+from deeptrash.params import validate_params
+from deeptrash.synth_params import SynthParams
 from deeptrash.synth import augment, pool, recipe, sources as synth_sources
 from stages import synthesize as stage
 

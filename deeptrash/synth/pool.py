@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deeptrash.io import atomic_write_bytes, atomic_write_csv, decode_image, encode_image
-from deeptrash.params import SynthParams
+from deeptrash.synth_params import SynthParams
 
 from deeptrash.synth.recipe import generate_sample
 from deeptrash.synth.sources import SPLITS, SourceIndex, load_sources

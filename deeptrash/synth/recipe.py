@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.params import DistractorStep, SynthParams
+from deeptrash.synth_params import DistractorStep, SynthParams
 from deeptrash.synth import augment
 from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 

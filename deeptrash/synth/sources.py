@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, require_dir, sha256_bytes, shrink_to
-from deeptrash.params import SynthParams
+from deeptrash.synth_params import SynthParams
 from deeptrash.synth import augment
 
 log = logging.getLogger(__name__)
