@@ -14,7 +14,7 @@ from deeptrash.errors import UserError
 from deeptrash.io import encode_image, read_mask
 from deeptrash.params import validate_params
 from deeptrash.synth_params import SynthParams
-from deeptrash.synth import augment, pool, recipe, sources as synth_sources
+from deeptrash.synth import augment, camera, pool, recipe, sources as synth_sources
 from stages import synthesize as stage
 
 SIZE = 64
@@ -153,7 +153,7 @@ def test_lens_distortion_moves_image_and_mask_together():
     augment.paste_object(image, coverage, red_square(), augment.object_homography(20, 20, (50.0, 50.0), 14.0), 0.0)
     before = augment.coverage_to_mask(coverage)
     for k1 in (0.2, -0.2):
-        warped, warped_coverage = augment.distort_lens(image, coverage, k1)
+        warped, warped_coverage = camera.distort_lens(image, coverage, k1)
         mask = augment.coverage_to_mask(warped_coverage)
         wrong, area = red_matches_mask(warped, mask)
         assert area > 50 and wrong <= 3

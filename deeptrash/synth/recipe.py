@@ -2,7 +2,8 @@
 
 Flow (stages/synthesize.py): deeptrash/synth/sources.py finds, dedupes, splits
 and decodes the sources; :func:`generate_sample` here builds sample i of a split
-from (seed, split, i) alone, with the image transforms of deeptrash/synth/augment.py;
+from (seed, split, i) alone, with the image transforms of deeptrash/synth/augment.py
+(and camera.py for the whole-image steps);
 deeptrash/synth/pool.py runs it over all indices in worker processes and writes
 the files.
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from deeptrash.errors import UserError
 from deeptrash.synth_params import DistractorStep, SynthParams
-from deeptrash.synth import augment
+from deeptrash.synth import augment, camera
 from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 
 # One generator per step (see module docstring); the numbers are part of the
@@ -263,7 +264,7 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
         # Quantised so the remap maps can be cached; the quantised value is what is applied.
         k1 = round(float(rng.normal(0, params.lens.k1_sigma)) / 0.005) * 0.005
         if k1:
-            image, coverage = augment.distort_lens(image, coverage, k1)
+            image, coverage = camera.distort_lens(image, coverage, k1)
         record["k1"] = round(k1, 3)
 
     rng = _step_rng(seed, split, i, "motion_blur")
@@ -272,13 +273,13 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
         length = int(rng.integers(lo, hi + 1))
         angle = int(rng.integers(0, 180))
         if length > 1:
-            image = augment.motion_blur(image, length, angle)
+            image = camera.motion_blur(image, length, angle)
         record.update(blur_kernel=length, blur_angle=angle)
 
     rng = _step_rng(seed, split, i, "defocus")
     if _draw(rng, params.defocus):
         sigma = float(rng.uniform(*params.defocus.sigma))
-        image = augment.defocus(image, sigma)
+        image = camera.defocus(image, sigma)
         record["defocus"] = round(sigma, 2)
 
     rng = _step_rng(seed, split, i, "lighting")
@@ -291,8 +292,8 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
         temperature = float(rng.uniform(*light.temperature))
         noise = float(rng.uniform(*light.noise))
         quality = int(rng.integers(light.jpeg_quality[0], light.jpeg_quality[1] + 1))
-        image = cv2.LUT(image, augment.lighting_lut(brightness, contrast, gamma, temperature))
-        image = augment.add_noise(image, noise, sources.noise, rng)
+        image = cv2.LUT(image, camera.lighting_lut(brightness, contrast, gamma, temperature))
+        image = camera.add_noise(image, noise, sources.noise, rng)
         record.update(brightness=round(brightness, 2), contrast=round(contrast, 3), gamma=round(gamma, 3),
                       temperature=round(temperature, 3), noise=round(noise, 2))
     record["jpeg_quality"] = quality

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from deeptrash.errors import UserError
 from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, require_dir, sha256_bytes, shrink_to
 from deeptrash.synth_params import SynthParams
-from deeptrash.synth import augment
+from deeptrash.synth import augment, camera
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class Sources:
     level has a long side of at most 1.25 * size."""
     landscapes: dict[str, list[tuple[str, np.ndarray]]]
     cutouts: dict[str, list[Cutout]]
-    noise: np.ndarray | None = None  # augment.noise_bank(size)
+    noise: np.ndarray | None = None  # camera.noise_bank(size)
 
 
 def _fit_short_side(image: np.ndarray, short: int) -> np.ndarray:
@@ -276,7 +276,7 @@ def load_cutout(path: str | Path, size: int) -> list[np.ndarray] | None:
 
 def load_sources(index: SourceIndex, params: SynthParams) -> Sources:
     """Decode every source once, pre-resized to the working size (unreadable files skipped)."""
-    sources = Sources(landscapes={}, cutouts={}, noise=augment.noise_bank(params.size))
+    sources = Sources(landscapes={}, cutouts={}, noise=camera.noise_bank(params.size))
     zoom_max = params.background.zoom[1]
     for split in SPLITS:
         sources.landscapes[split] = [
