@@ -72,6 +72,12 @@ class DefocusStep(OffStep):
     sigma: tuple[float, float] = (0.3, 1.2)     # px
 
 
+class WearStep(OffStep):
+    """Crushed and dirty: litter that has lain outside (deeptrash/synth/wear.py)."""
+    crumple: tuple[float, float] = (0.2, 1.0)   # dents and creases (1 = outline moved up to 6% of the long side)
+    soil: tuple[float, float] = (0.0, 0.6)      # most a dirty patch is pulled towards mud colour
+
+
 class RotateStep(Step):
     p: float = Field(1.0, ge=0, le=1)
     degrees: float = Field(180.0, ge=0, le=180)
@@ -166,3 +172,4 @@ class SynthParams(Section):
     poisson: PoissonStep = PoissonStep()
     grass: GrassStep = GrassStep()
     defocus: DefocusStep = DefocusStep()
+    wear: WearStep = WearStep()

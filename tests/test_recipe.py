@@ -1,18 +1,18 @@
 """The sim-to-real steps of the synth recipe: scale, slant, distractors, shadows,
-harmonisation, Poisson-like blending, grass, defocus (tiny images)."""
+harmonisation, Poisson-like blending, grass, defocus, wear (tiny images)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from deeptrash.synth import augment, recipe, sources as synth_sources
+from deeptrash.synth import augment, recipe, sources as synth_sources, wear
 from tests.test_synth import ALL_OFF, make_params, red_square, sources  # noqa: F401 (fixture)
 
 NEW_STEPS_ON = dict(
     slant={"p": 1.0}, distractors={"p": 1.0, "count": [3, 5]}, leaf_bed={"p": 1.0, "count": [5, 8]},
     shadow={"p": 1.0}, harmonize={"p": 1.0},
-    poisson={"p": 1.0}, grass={"p": 1.0}, defocus={"p": 1.0},
+    poisson={"p": 1.0}, grass={"p": 1.0}, defocus={"p": 1.0}, wear={"p": 1.0},
 )
 
 
@@ -151,6 +151,52 @@ def test_defocus_blurs_the_image_not_the_mask(sources):  # noqa: F811
     assert np.array_equal(mask_on, mask_off)
     sharpness = lambda im: cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()  # noqa: E731
     assert sharpness(image_on) < 0.5 * sharpness(image_off)
+
+
+def test_smooth_field_is_bounded_and_smooth():
+    field = wear.smooth_field((40, 60), np.random.default_rng(0), 10.0)
+    assert field.shape == (40, 60) and field.dtype == np.float32
+    assert field.min() >= -1 and field.max() <= 1 and field.std() > 0.2
+    # Smooth: neighbours differ far less than the field spans.
+    assert np.abs(np.diff(field, axis=1)).max() < 0.5
+
+
+def test_crumple_dents_the_outline_and_creases_the_surface():
+    square = np.zeros((40, 40, 4), np.uint8)
+    square[4:36, 4:36] = (0, 0, 200, 255)
+    square = augment.premultiply(square)
+    crushed = wear.crumple(square, np.random.default_rng(1), 1.0)
+    assert crushed.shape == square.shape and crushed.dtype == np.uint8
+    assert np.all(crushed[:, :, :3] <= crushed[:, :, 3:])  # still premultiplied
+    outline_moved = np.count_nonzero((crushed[:, :, 3] > 127) != (square[:, :, 3] > 127))
+    assert outline_moved > 20
+    inside = crushed[10:30, 10:30, 2].astype(int)
+    assert inside.max() - inside.min() > 30  # creases: light and dark, where the paint was flat
+    assert wear.crumple(square, np.random.default_rng(1), 0.0) is square
+
+
+def test_soil_darkens_patches_and_keeps_the_alpha():
+    square = augment.premultiply(np.full((40, 40, 4), (230, 230, 230, 255), np.uint8))
+    dirty = wear.soil(square, np.random.default_rng(2), 0.6)
+    assert np.array_equal(dirty[:, :, 3], square[:, :, 3])
+    grey = dirty[:, :, :3].mean(axis=2)
+    assert grey.min() < 170 and grey.max() > 225  # dirty patches and clean ones
+
+
+def test_wear_changes_objects_only_and_the_mask_follows_them(sources):  # noqa: F811
+    on = make_params(**{**ALL_OFF, "wear": {"p": 1.0, "crumple": [1.0, 1.0], "soil": [0.5, 0.5]}, "negatives": 0.0})
+    off = make_params(**{**ALL_OFF, "negatives": 0.0})
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
+    masks_differ = 0
+    for i in range(4):
+        image_on, mask_on, record = recipe.generate_sample(loaded, 3, "train", i, on)
+        image_off, mask_off, _ = recipe.generate_sample(loaded, 3, "train", i, off)
+        assert all(o["crumple"] == 1.0 for o in record["objects"])
+        changed = np.abs(image_on.astype(int) - image_off).max(axis=2) > 0
+        near_objects = cv2.dilate((mask_on | mask_off), np.ones((5, 5), np.uint8)) > 0
+        assert changed.any() and not np.any(changed & ~near_objects)
+        masks_differ += not np.array_equal(mask_on, mask_off)
+    assert masks_differ >= 3
 
 
 def test_new_steps_are_deterministic_and_leave_the_first_recipe_alone(sources):  # noqa: F811

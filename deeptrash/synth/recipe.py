@@ -20,14 +20,14 @@ import numpy as np
 
 from deeptrash.errors import UserError
 from deeptrash.synth_params import DistractorStep, SynthParams
-from deeptrash.synth import augment, camera
+from deeptrash.synth import augment, camera, wear
 from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 
 # One generator per step (see module docstring); the numbers are part of the
 # recipe's identity: changing them changes every composite.
 STEP_IDS = {name: k for k, name in enumerate(
     ["background", "objects", "occluders", "overlay", "lens", "motion_blur", "lighting",
-     "object_extras", "distractors", "defocus", "leaf_bed"], start=1)}
+     "object_extras", "distractors", "defocus", "leaf_bed", "wear"], start=1)}
 
 
 # --- one composite ---------------------------------------------------------------
@@ -107,8 +107,12 @@ def _object_extras(rng: np.random.Generator | None, params: SynthParams, cy: flo
 
 
 def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout], rng: np.random.Generator,
-                   params: SynthParams, count: int, extras_rng: np.random.Generator | None = None) -> list[dict]:
-    """Paste `count` random cut-outs; returns one record per object (drawn parameters)."""
+                   params: SynthParams, count: int, extras_rng: np.random.Generator | None = None,
+                   wear_rng: np.random.Generator | None = None) -> list[dict]:
+    """Paste `count` random cut-outs; returns one record per object (drawn parameters).
+
+    `extras_rng` and `wear_rng` draw the later steps (slant, shadow, ...; wear)
+    apart from `rng`, so turning them on or off moves no object."""
     size = params.size
     o = params.objects
     plans = []
@@ -150,6 +154,11 @@ def _place_objects(image: np.ndarray, coverage: np.ndarray, cutouts: list[Cutout
             grad_angle = float(rng.uniform(0, 2 * math.pi))
             record["gradient"] = round(strength, 3)
         shaded = augment.shade_object(level, matrix, gain0, gain1, grad_angle)
+        if wear_rng is not None and _draw(wear_rng, params.wear):
+            crumple = float(wear_rng.uniform(*params.wear.crumple))
+            dirt = float(wear_rng.uniform(*params.wear.soil))
+            shaded = wear.soil(wear.crumple(shaded, wear_rng, crumple), wear_rng, dirt)
+            record.update(crumple=round(crumple, 3), soil=round(dirt, 3))
         sigma = float(rng.uniform(*params.feather.sigma)) if _draw(rng, params.feather) else 0.0
         extras = _object_extras(extras_rng, params, cy_px, long_side, record)
         if extras["harmonize"]:
@@ -244,7 +253,7 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
     negative = bool(rng.random() < params.negatives)
     count = 0 if negative else int(rng.integers(1, params.max_objects + 1))
     objects = _place_objects(image, coverage, cutouts, rng, params, count,
-                             _step_rng(seed, split, i, "object_extras"))
+                             _step_rng(seed, split, i, "object_extras"), _step_rng(seed, split, i, "wear"))
     record.update(negative=negative, objects=objects)
 
     rng = _step_rng(seed, split, i, "occluders")
