@@ -15,7 +15,7 @@ LIBRARY = ROOT / "deeptrash"
 MAX_LINES = 500
 # Layers, lowest first. A module may import its own group and any LOWER layer;
 # groups in the same layer (scrape, clean, synth) never import each other.
-# Top-level modules (errors, params, io, photos, plots, overlays, cli) are the base.
+# Top-level modules (errors, schema, params, synth_params, io, photos, plots, overlays, cli) are the base.
 LAYERS = {"base": 0, "scrape": 1, "clean": 1, "synth": 1, "learn": 2, "measure": 3}
 
 
