@@ -78,6 +78,12 @@ class WearStep(OffStep):
     soil: tuple[float, float] = (0.0, 0.6)      # most a dirty patch is pulled towards mud colour
 
 
+class SmallLitterStep(OffStep):
+    """Cigarette butts, caps and scraps drawn from scratch, labelled trash (deeptrash/synth/litter.py)."""
+    count: tuple[int, int] = (1, 3)
+    scale: tuple[float, float] = (0.05, 0.2)    # long side / image side, log-uniform, times the depth
+
+
 class RotateStep(Step):
     p: float = Field(1.0, ge=0, le=1)
     degrees: float = Field(180.0, ge=0, le=180)
@@ -173,3 +179,4 @@ class SynthParams(Section):
     grass: GrassStep = GrassStep()
     defocus: DefocusStep = DefocusStep()
     wear: WearStep = WearStep()
+    small_litter: SmallLitterStep = SmallLitterStep()

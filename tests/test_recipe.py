@@ -1,18 +1,19 @@
 """The sim-to-real steps of the synth recipe: scale, slant, distractors, shadows,
-harmonisation, Poisson-like blending, grass, defocus, wear (tiny images)."""
+harmonisation, Poisson-like blending, grass, defocus, wear, small litter (tiny images)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from deeptrash.synth import augment, recipe, sources as synth_sources, wear
+from deeptrash.synth import augment, litter, recipe, sources as synth_sources, wear
 from tests.test_synth import ALL_OFF, make_params, red_square, sources  # noqa: F401 (fixture)
 
 NEW_STEPS_ON = dict(
     slant={"p": 1.0}, distractors={"p": 1.0, "count": [3, 5]}, leaf_bed={"p": 1.0, "count": [5, 8]},
     shadow={"p": 1.0}, harmonize={"p": 1.0},
     poisson={"p": 1.0}, grass={"p": 1.0}, defocus={"p": 1.0}, wear={"p": 1.0},
+    small_litter={"p": 1.0},
 )
 
 
@@ -197,6 +198,38 @@ def test_wear_changes_objects_only_and_the_mask_follows_them(sources):  # noqa: 
         assert changed.any() and not np.any(changed & ~near_objects)
         masks_differ += not np.array_equal(mask_on, mask_off)
     assert masks_differ >= 3
+
+
+@pytest.mark.parametrize("kind", litter.LITTER_KINDS)
+def test_small_litter_kinds_are_premultiplied_cutouts(kind):
+    piece = litter.small_litter(kind, 24, np.random.default_rng(3))
+    assert piece.shape == (24, 24, 4) and piece.dtype == np.uint8
+    assert np.all(piece[:, :, :3] <= piece[:, :, 3:])
+    assert 0.1 < np.count_nonzero(piece[:, :, 3] > 127) / 24 ** 2 < 0.9
+    if kind == "butt":  # a slim cylinder lying along x
+        ys, xs = np.nonzero(piece[:, :, 3] > 127)
+        assert (xs.max() - xs.min() + 1) > 2.5 * (ys.max() - ys.min() + 1)
+    with pytest.raises(ValueError, match="small litter kind"):
+        litter.small_litter("tyre", 24, np.random.default_rng(3))
+
+
+def test_small_litter_adds_small_labelled_pieces_and_takes_nothing_away(sources):  # noqa: F811
+    on = make_params(**{**ALL_OFF, "small_litter": {"p": 1.0, "count": [2, 3], "scale": [0.08, 0.12]},
+                        "negatives": 0.0})
+    off = make_params(**{**ALL_OFF, "negatives": 0.0})
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
+    for i in range(4):
+        image_on, mask_on, record = recipe.generate_sample(loaded, 6, "train", i, on)
+        image_off, mask_off, _ = recipe.generate_sample(loaded, 6, "train", i, off)
+        assert 2 <= len(record["small_litter"]) <= 3 and set(record["small_litter"]) <= set(litter.LITTER_KINDS)
+        assert not np.any((mask_off > 0) & (mask_on == 0))
+        added = (mask_on > 0) & (mask_off == 0)
+        assert 0 < np.count_nonzero(added) < 0.1 * added.size
+        # Every mask pixel it adds is painted: the label is the piece, nothing else.
+        assert np.all(np.abs(image_on.astype(int) - image_off)[added].max(axis=1) > 0)
+    negative = make_params(**{**ALL_OFF, "small_litter": {"p": 1.0}, "negatives": 1.0})
+    _, mask, record = recipe.generate_sample(loaded, 6, "train", 0, negative)
+    assert not mask.any() and "small_litter" not in record
 
 
 def test_new_steps_are_deterministic_and_leave_the_first_recipe_alone(sources):  # noqa: F811

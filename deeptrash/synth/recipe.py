@@ -19,15 +19,15 @@ import cv2
 import numpy as np
 
 from deeptrash.errors import UserError
-from deeptrash.synth_params import DistractorStep, SynthParams
-from deeptrash.synth import augment, camera, wear
+from deeptrash.synth_params import DistractorStep, SmallLitterStep, SynthParams
+from deeptrash.synth import augment, camera, litter, wear
 from deeptrash.synth.sources import SPLIT_IDS, Cutout, Sources
 
 # One generator per step (see module docstring); the numbers are part of the
 # recipe's identity: changing them changes every composite.
 STEP_IDS = {name: k for k, name in enumerate(
     ["background", "objects", "occluders", "overlay", "lens", "motion_blur", "lighting",
-     "object_extras", "distractors", "defocus", "leaf_bed", "wear"], start=1)}
+     "object_extras", "distractors", "defocus", "leaf_bed", "wear", "small_litter"], start=1)}
 
 
 # --- one composite ---------------------------------------------------------------
@@ -197,6 +197,25 @@ def _add_distractors(image: np.ndarray, landscapes, rng: np.random.Generator, st
     return count
 
 
+def _add_small_litter(image: np.ndarray, coverage: np.ndarray, rng: np.random.Generator, step: SmallLitterStep,
+                      size: int) -> list[str]:
+    """Butts, caps and scraps (deeptrash/synth/litter.py) pasted as trash, into the mask, anywhere
+    on the uint8 (size, size, 3) image; smaller farther up, as the objects. Returns their kinds."""
+    kinds = []
+    for _ in range(int(rng.integers(step.count[0], step.count[1] + 1))):
+        kind = litter.draw_kind(rng)
+        cx, cy = float(rng.uniform(0, size)), float(rng.uniform(0, size))
+        long_side = draw_scale(rng, *step.scale, "log_uniform") * (0.6 + 0.6 * cy / size) * size
+        premult = litter.small_litter(kind, max(4, int(round(long_side))), rng)
+        homography = augment.object_homography(premult.shape[1], premult.shape[0], (cx, cy), long_side,
+                                               float(rng.uniform(-180, 180)), bool(rng.random() < 0.5), None,
+                                               float(rng.uniform(0.6, 1.0)))
+        shadow = (float(rng.uniform(0.15, 0.4)), 0.1 * long_side, 0.0, 0.05 * long_side) if rng.random() < 0.5 else None
+        augment.paste_object(image, coverage, premult, homography, float(rng.uniform(0.0, 0.6)), shadow)
+        kinds.append(kind)
+    return kinds
+
+
 def _add_occluders(image: np.ndarray, coverage: np.ndarray, objects: list[dict], landscapes, rng, params) -> int:
     """Blobs and background patches drawn over the pasted objects (cut out of the mask)."""
     step = params.occluders
@@ -255,6 +274,10 @@ def generate_sample(sources: Sources, seed: int, split: str, i: int, params: Syn
     objects = _place_objects(image, coverage, cutouts, rng, params, count,
                              _step_rng(seed, split, i, "object_extras"), _step_rng(seed, split, i, "wear"))
     record.update(negative=negative, objects=objects)
+
+    rng = _step_rng(seed, split, i, "small_litter")
+    if not negative and _draw(rng, params.small_litter):
+        record["small_litter"] = _add_small_litter(image, coverage, rng, params.small_litter, size)
 
     rng = _step_rng(seed, split, i, "occluders")
     if objects and _draw(rng, params.occluders):
