@@ -47,6 +47,7 @@ VARIANTS: dict[str, dict] = {
     "no_tiles": {"evaluate.mode": "resize"},
     "no_distractors": {"synth.distractors.p": 0.0},
     "no_leaf_bed": {"synth.leaf_bed.p": 0.0},
+    "no_small_litter": {"synth.small_litter.p": 0.0},
     # Paste edges and light: feathered only, no contact shadow, no colour harmonisation.
     "no_blending": {"synth.poisson.p": 0.0, "synth.feather.p": 1.0, "synth.shadow.p": 0.0,
                     "synth.harmonize.p": 0.0},
@@ -57,7 +58,7 @@ VARIANTS: dict[str, dict] = {
                      "synth.background.zoom": [1.0, 2.0], "synth.max_objects": 3, "synth.negatives": 0.15,
                      "synth.slant.p": 0.0, "synth.distractors.p": 0.0, "synth.leaf_bed.p": 0.0, "synth.shadow.p": 0.0,
                      "synth.harmonize.p": 0.0, "synth.poisson.p": 0.0, "synth.grass.p": 0.0,
-                     "synth.defocus.p": 0.0, "synth.feather.p": 1.0},
+                     "synth.defocus.p": 0.0, "synth.feather.p": 1.0, "synth.small_litter.p": 0.0},
     # Self-training off: the composite-trained model as it is. (The profile self-trains on the real
     # photos' images, never their masks, then is scored on the same photos: transductive, so only the
     # hidden half of the set says whether it generalises.)
