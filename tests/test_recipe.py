@@ -21,6 +21,15 @@ def grey(size: int = 64) -> np.ndarray:
     return np.full((size, size, 3), 128, np.uint8)
 
 
+def samples_with_and_without(sources, step: dict, seed: int, count: int, **other):
+    """(sample with the step on, the same sample without it) for i < count; the rest of ALL_OFF."""
+    on = make_params(**{**ALL_OFF, **other, **step})
+    off = make_params(**{**ALL_OFF, **other})
+    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
+    for i in range(count):
+        yield recipe.generate_sample(loaded, seed, "train", i, on), recipe.generate_sample(loaded, seed, "train", i, off)
+
+
 def test_log_uniform_sizes_are_mostly_small():
     rng = np.random.default_rng(0)
     log_draws = np.array([recipe.draw_scale(rng, 0.05, 0.8, "log_uniform") for _ in range(4000)])
@@ -131,13 +140,9 @@ def test_leaf_bed_strews_the_ground_and_never_touches_the_mask(sources):  # noqa
 
 
 def test_grass_only_takes_trash_away(sources):  # noqa: F811
-    on = make_params(**{**ALL_OFF, "grass": {"p": 1.0, "count": [6, 8], "width": [2.0, 2.0]}, "negatives": 0.0})
-    off = make_params(**{**ALL_OFF, "negatives": 0.0})
-    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
     removed = 0
-    for i in range(8):
-        _, mask_on, _ = recipe.generate_sample(loaded, 2, "train", i, on)
-        _, mask_off, _ = recipe.generate_sample(loaded, 2, "train", i, off)
+    for (_, mask_on, _), (_, mask_off, _) in samples_with_and_without(
+            sources, {"grass": {"p": 1.0, "count": [6, 8], "width": [2.0, 2.0]}}, 2, 8, negatives=0.0):
         assert not np.any((mask_on > 0) & (mask_off == 0))
         removed += np.count_nonzero(mask_off) - np.count_nonzero(mask_on)
     assert removed > 0
@@ -185,13 +190,9 @@ def test_soil_darkens_patches_and_keeps_the_alpha():
 
 
 def test_wear_changes_objects_only_and_the_mask_follows_them(sources):  # noqa: F811
-    on = make_params(**{**ALL_OFF, "wear": {"p": 1.0, "crumple": [1.0, 1.0], "soil": [0.5, 0.5]}, "negatives": 0.0})
-    off = make_params(**{**ALL_OFF, "negatives": 0.0})
-    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
     masks_differ = 0
-    for i in range(4):
-        image_on, mask_on, record = recipe.generate_sample(loaded, 3, "train", i, on)
-        image_off, mask_off, _ = recipe.generate_sample(loaded, 3, "train", i, off)
+    for (image_on, mask_on, record), (image_off, mask_off, _) in samples_with_and_without(
+            sources, {"wear": {"p": 1.0, "crumple": [1.0, 1.0], "soil": [0.5, 0.5]}}, 3, 4, negatives=0.0):
         assert all(o["crumple"] == 1.0 for o in record["objects"])
         changed = np.abs(image_on.astype(int) - image_off).max(axis=2) > 0
         near_objects = cv2.dilate((mask_on | mask_off), np.ones((5, 5), np.uint8)) > 0
@@ -214,21 +215,16 @@ def test_small_litter_kinds_are_premultiplied_cutouts(kind):
 
 
 def test_small_litter_adds_small_labelled_pieces_and_takes_nothing_away(sources):  # noqa: F811
-    on = make_params(**{**ALL_OFF, "small_litter": {"p": 1.0, "count": [2, 3], "scale": [0.08, 0.12]},
-                        "negatives": 0.0})
-    off = make_params(**{**ALL_OFF, "negatives": 0.0})
-    loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
-    for i in range(4):
-        image_on, mask_on, record = recipe.generate_sample(loaded, 6, "train", i, on)
-        image_off, mask_off, _ = recipe.generate_sample(loaded, 6, "train", i, off)
+    step = {"small_litter": {"p": 1.0, "count": [2, 3], "scale": [0.08, 0.12]}}
+    for (image_on, mask_on, record), (image_off, mask_off, _) in samples_with_and_without(
+            sources, step, 6, 4, negatives=0.0):
         assert 2 <= len(record["small_litter"]) <= 3 and set(record["small_litter"]) <= set(litter.LITTER_KINDS)
         assert not np.any((mask_off > 0) & (mask_on == 0))
         added = (mask_on > 0) & (mask_off == 0)
         assert 0 < np.count_nonzero(added) < 0.1 * added.size
         # Every mask pixel it adds is painted: the label is the piece, nothing else.
         assert np.all(np.abs(image_on.astype(int) - image_off)[added].max(axis=1) > 0)
-    negative = make_params(**{**ALL_OFF, "small_litter": {"p": 1.0}, "negatives": 1.0})
-    _, mask, record = recipe.generate_sample(loaded, 6, "train", 0, negative)
+    (_, mask, record), _ = next(samples_with_and_without(sources, step, 6, 1, negatives=1.0))
     assert not mask.any() and "small_litter" not in record
 
 
