@@ -27,7 +27,8 @@ def samples_with_and_without(sources, step: dict, seed: int, count: int, **other
     off = make_params(**{**ALL_OFF, **other})
     loaded = synth_sources.load_sources(synth_sources.find_sources(*sources, off), off)
     for i in range(count):
-        yield recipe.generate_sample(loaded, seed, "train", i, on), recipe.generate_sample(loaded, seed, "train", i, off)
+        yield (recipe.generate_sample(loaded, seed, "train", i, on),
+               recipe.generate_sample(loaded, seed, "train", i, off))
 
 
 def test_log_uniform_sizes_are_mostly_small():

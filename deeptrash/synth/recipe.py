@@ -3,7 +3,8 @@
 Flow (stages/synthesize.py): deeptrash/synth/sources.py finds, dedupes, splits
 and decodes the sources; :func:`generate_sample` here builds sample i of a split
 from (seed, split, i) alone, with the image transforms of deeptrash/synth/augment.py
-(and camera.py for the whole-image steps);
+(camera.py for the whole-image steps, wear.py for crushed and dirty
+cut-outs, litter.py for small litter drawn from scratch);
 deeptrash/synth/pool.py runs it over all indices in worker processes and writes
 the files.
 
