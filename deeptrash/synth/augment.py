@@ -296,6 +296,21 @@ def blob_alpha(diameter: int, kind: str, rng: np.random.Generator) -> np.ndarray
     return canvas.astype(np.float32) * (1.0 / 255)
 
 
+def smooth_grain(d: int, rng: np.random.Generator, amount: float, sigma: float) -> np.ndarray:
+    """Blurred zero-mean noise, float32 (d, d), standard deviation `amount`, blur `sigma` px: surface texture."""
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (d, d)).astype(np.float32), (0, 0), sigma)
+    grain *= np.float32(amount / max(float(grain.std()), 1e-3))
+    return grain
+
+
+def premultiplied_cutout(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A drawn cut-out: float (h, w, 3) BGR colour and uint8 (h, w) alpha -> premultiplied uint8 (h, w, 4)."""
+    out = np.empty((*alpha.shape, 4), np.uint8)
+    out[:, :, :3] = np.clip(bgr * (alpha.astype(np.float32) * (1.0 / 255))[:, :, None], 0, 255).astype(np.uint8)
+    out[:, :, 3] = alpha
+    return out
+
+
 DISTRACTOR_KINDS = ("leaf", "stick", "stone", "patch")
 # BGR colours of things that lie on the ground and are not litter.
 _LEAF_COLOURS = np.array([[40, 110, 60], [30, 140, 110], [30, 90, 130], [40, 120, 160], [50, 70, 90],
@@ -351,17 +366,12 @@ def distractor(kind: str, long_side: int, rng: np.random.Generator, texture: np.
     else:
         base = colour if colour is not None else _STONE_COLOURS[int(rng.integers(len(_STONE_COLOURS)))]
         jitter = rng.uniform(0.75, 1.25) * base + rng.normal(0, 8, 3)
-        grain = cv2.GaussianBlur(rng.normal(0, 1, (d, d)).astype(np.float32), (0, 0), max(0.6, d / 16))
-        grain *= np.float32(18 / max(float(grain.std()), 1e-3))
+        grain = smooth_grain(d, rng, 18, max(0.6, d / 16))
         bgr = jitter[None, None, :].astype(np.float32) + grain[:, :, None]
         if kind == "leaf":
             cv2.line(bgr, (round(0.05 * d), round(c)), (round(0.95 * d), round(c)),
                      tuple(float(v) * 0.7 for v in jitter), max(1, d // 24), cv2.LINE_AA)
-    alpha = canvas.astype(np.float32) * (1.0 / 255)
-    out = np.empty((d, d, 4), np.uint8)
-    out[:, :, :3] = np.clip(bgr * alpha[:, :, None], 0, 255).astype(np.uint8)
-    out[:, :, 3] = canvas
-    return out
+    return premultiplied_cutout(bgr, canvas)
 
 
 def grass_blades(image: np.ndarray, coverage: np.ndarray, box: tuple[int, int, int, int], count: int,

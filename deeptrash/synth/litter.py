@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from deeptrash.synth.augment import blob_alpha
+from deeptrash.synth.augment import blob_alpha, premultiplied_cutout, smooth_grain
 
 LITTER_KINDS = ("butt", "cap", "scrap")
 KIND_WEIGHTS = (0.55, 0.15, 0.30)  # butts are the commonest litter there is
@@ -27,12 +27,6 @@ _FOIL = np.array([200, 200, 195], np.float32)
 def _hsv_colour(rng: np.random.Generator, saturation: tuple[float, float], value: tuple[float, float]) -> np.ndarray:
     hsv = np.array([[[rng.uniform(0, 180), rng.uniform(*saturation) * 255, rng.uniform(*value) * 255]]], np.float32)
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
-
-
-def _grain(d: int, rng: np.random.Generator, amount: float, sigma: float) -> np.ndarray:
-    """Smooth zero-mean noise, float32 (d, d), standard deviation `amount`."""
-    grain = cv2.GaussianBlur(rng.normal(0, 1, (d, d)).astype(np.float32), (0, 0), max(0.5, sigma))
-    return grain * np.float32(amount / max(float(grain.std()), 1e-3))
 
 
 def _butt(d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +48,7 @@ def _butt(d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     # Round across its width: brightest along the middle, darker at the sides.
     v = np.clip((np.arange(d, dtype=np.float32) - (c - width / 2)) / width, 0, 1)
     shade = 0.7 + 0.35 * np.sin(math.pi * v)
-    bgr = bgr * shade[:, None, None] + _grain(d, rng, 6, d / 30)[:, :, None]
+    bgr = bgr * shade[:, None, None] + smooth_grain(d, rng, 6, max(0.5, d / 30))[:, :, None]
     return bgr * np.float32(rng.uniform(0.6, 1.0)), alpha  # weathered: greyer, dirtier
 
 
@@ -67,7 +61,7 @@ def _cap(d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:d, 0:d].astype(np.float32)
     r = np.hypot(xx - c, yy - c) / max(0.47 * d, 1)
     shade = np.where(r > 0.8, 0.7, 1.0) + 0.35 * np.exp(-((xx - 0.7 * c) ** 2 + (yy - 0.7 * c) ** 2) / (0.1 * d * d))
-    return colour * shade[:, :, None] + _grain(d, rng, 5, d / 20)[:, :, None], alpha
+    return colour * shade[:, :, None] + smooth_grain(d, rng, 5, max(0.5, d / 20))[:, :, None], alpha
 
 
 def _scrap(d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +74,7 @@ def _scrap(d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         colour = _PAPER * rng.uniform(0.75, 1.0)  # paper, tissue
     else:
         colour = _FOIL * rng.uniform(0.7, 1.1)  # foil
-    folds = _grain(d, rng, 25 if pick >= 0.8 else 12, d / 8)
+    folds = smooth_grain(d, rng, 25 if pick >= 0.8 else 12, max(0.5, d / 8))
     return colour[None, None, :] + folds[:, :, None], alpha
 
 
@@ -94,12 +88,7 @@ def small_litter(kind: str, long_side: int, rng: np.random.Generator) -> np.ndar
     makers = {"butt": _butt, "cap": _cap, "scrap": _scrap}
     if kind not in makers:
         raise ValueError(f"small litter kind must be one of {LITTER_KINDS}, not {kind!r}")
-    bgr, alpha = makers[kind](d, rng)
-    a = alpha.astype(np.float32) * (1.0 / 255)
-    out = np.empty((d, d, 4), np.uint8)
-    out[:, :, :3] = np.clip(bgr * a[:, :, None], 0, 255).astype(np.uint8)
-    out[:, :, 3] = alpha
-    return out
+    return premultiplied_cutout(*makers[kind](d, rng))
 
 
 def draw_kind(rng: np.random.Generator) -> str:

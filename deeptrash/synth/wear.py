@@ -28,7 +28,8 @@ def crumple(premult: np.ndarray, rng: np.random.Generator, strength: float) -> n
 
     premult: uint8 (h, w, 4) premultiplied BGRA. strength in [0, 1]: the
     displacement is up to 6% of the long side and the crease shading up to
-    +-35% at 1. Returns a new uint8 (h, w, 4) array, colour <= alpha.
+    +-35% at 1. Returns a new uint8 (h, w, 4) array, colour <= alpha
+    (`premult` itself at strength 0 or under 4 px a side).
     """
     h, w = premult.shape[:2]
     if strength <= 0 or min(h, w) < 4:
