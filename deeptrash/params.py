@@ -236,6 +236,7 @@ class TrainParams(Section):
     bn_momentum: float = Field(0.9, gt=0, lt=1)
     bce_weight: float = Field(1.0, ge=0)
     dice_weight: float = Field(1.0, ge=0)
+    small_weight: float = Field(1.0, ge=1, le=100)
     early_stopping: int = Field(4, ge=0)
     precision: Literal["auto", "float32", "mixed_float16"] = "auto"
     cache: bool = True

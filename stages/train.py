@@ -114,7 +114,8 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
         mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, round_seed)
         with strategy.scope():
             fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
-                                  bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+                                  bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight,
+                              small_weight=cfg.small_weight)
         history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps,
                             shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
         counts["val_iou_after"] = float(history.history["val_iou"][-1])
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum,
                                     freeze_backbone=cfg.freeze_backbone)
         fit.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
-                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight)
+                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight,
+                              small_weight=cfg.small_weight)
     fit.fit_on_workers(model, strategy)
 
     chief = fit.is_chief(strategy)

@@ -118,6 +118,31 @@ def test_bce_dice_loss_skips_ignored_pixels():
     assert float(loss(unsure, wrong)) == pytest.approx(float(loss(truth[:, :, :6], pred[:, :, :6])), rel=1e-4)
 
 
+def test_small_weight_makes_a_missed_small_piece_cost_more():
+    from deeptrash.learn.losses import BceDiceLoss, small_piece_weights
+
+    truth = np.zeros((1, 64, 64, 1), np.float32)
+    truth[0, 4:8, 4:8] = 1  # a butt: 16 px, far smaller than the 31 px window
+    truth[0, 20:60, 20:60] = 1  # a bag
+    weights = np.asarray(small_piece_weights(truth, 8.0))[0, ..., 0]
+    assert weights[6, 6] == pytest.approx(8.0)  # capped
+    assert weights[40, 40] == pytest.approx(1.0) and weights[0, 40] == pytest.approx(1.0)
+    assert 1.0 < weights[20, 20] < 8.0  # a large piece's corner: between
+
+    found = np.clip(truth, 0.02, 0.98)
+    small_missed, large_part_missed = found.copy(), found.copy()
+    small_missed[0, 4:8, 4:8] = 0.02
+    large_part_missed[0, 36:40, 36:40] = 0.02  # as many pixels, inside the bag
+    plain, weighted = BceDiceLoss(dice_weight=0.0), BceDiceLoss(dice_weight=0.0, small_weight=8.0)
+    cost = {name: float(loss(truth, small_missed)) - float(loss(truth, found))
+            for name, loss in (("plain", plain), ("weighted", weighted))}
+    assert cost["plain"] == pytest.approx(float(plain(truth, large_part_missed)) - float(plain(truth, found)), rel=1e-3)
+    assert cost["weighted"] > 6 * cost["plain"]
+    inside = float(weighted(truth, large_part_missed)) - float(weighted(truth, found))
+    assert inside == pytest.approx(cost["plain"], rel=1e-3)  # the bag's inside weighs as before
+    assert BceDiceLoss(small_weight=8.0).get_config()["small_weight"] == 8.0
+
+
 def test_stage_missing_synth_is_one_line_user_error(tmp_path, monkeypatch):
     from stages.train import main
 

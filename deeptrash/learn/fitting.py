@@ -129,7 +129,7 @@ def configure_runtime(seed: int, precision: str, deterministic: bool) -> str:
 # --- training -----------------------------------------------------------------
 
 def compile_segmenter(model: keras.Model, *, learning_rate: float, total_steps: int,
-                      bce_weight: float = 1.0, dice_weight: float = 1.0) -> keras.Model:
+                      bce_weight: float = 1.0, dice_weight: float = 1.0, small_weight: float = 1.0) -> keras.Model:
     """Adam with cosine learning-rate decay over `total_steps`; BCE + Dice; IoU/P/R.
 
     Call inside the strategy scope that built `model`. Under a mixed_float16
@@ -142,7 +142,7 @@ def compile_segmenter(model: keras.Model, *, learning_rate: float, total_steps: 
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule),
-        loss=BceDiceLoss(bce_weight=bce_weight, dice_weight=dice_weight),
+        loss=BceDiceLoss(bce_weight=bce_weight, dice_weight=dice_weight, small_weight=small_weight),
         metrics=segmentation_metrics(),
     )
     return model
