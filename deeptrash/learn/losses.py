@@ -30,8 +30,8 @@ class BceDiceLoss(keras.losses.Loss):
     With ``small_weight`` > 1, each trash pixel's BCE term is multiplied by
     1 / (the share of trash in the SMALL_WINDOW-px square around it), capped
     at ``small_weight`` (:func:`small_piece_weights`): a piece smaller than
-    the window then weighs about as much as one filling it. Pixels whose target is :data:`IGNORE` (any value above 1) are left out of
-    both terms. BCE is the mean over the other pixels; soft Dice = (2 * sum(p * t) + smooth) /
+    the window then weighs about as much as one filling it. Pixels whose
+    target is :data:`IGNORE` (any value above 1) are left out of both terms. BCE is the mean over the other pixels; soft Dice = (2 * sum(p * t) + smooth) /
     (sum(p) + sum(t) + smooth) over the batch. Both inputs may be any float
     dtype; the loss is computed in float32.
     """
