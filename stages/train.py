@@ -80,6 +80,11 @@ def first_image_side(split_dir: Path) -> int:
     return int(max(image.shape[:2]))
 
 
+def loss_weights(cfg) -> dict[str, float]:
+    """The loss's term weights from the train params: one place for both compiles (training, self-training)."""
+    return {"bce_weight": cfg.bce_weight, "dice_weight": cfg.dice_weight, "small_weight": cfg.small_weight}
+
+
 def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: int, seed: int) -> dict:
     """Self-training (deeptrash/learn/selftrain.py): pseudo-label train.selftrain.scenes with the
     model just trained, then fine-tune on those tiles mixed with the composites; `rounds` times, each
@@ -114,8 +119,7 @@ def finetune_on_scenes(model, strategy, cfg, ds, train_files, val_data, size: in
         mixed = st.finetune_dataset(composites, tiles, targets, settings.share, cfg.batch_size, round_seed)
         with strategy.scope():
             fit.compile_segmenter(model, learning_rate=settings.learning_rate, total_steps=steps * settings.epochs,
-                                  bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight,
-                              small_weight=cfg.small_weight)
+                                  **loss_weights(cfg))
         history = model.fit(mixed, validation_data=val_data, epochs=settings.epochs, steps_per_epoch=steps,
                             shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
         counts["val_iou_after"] = float(history.history["val_iou"][-1])
@@ -166,8 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         model = seg.build_segmenter(cfg.backbone, preset=cfg.preset, bn_momentum=cfg.bn_momentum,
                                     freeze_backbone=cfg.freeze_backbone)
         fit.compile_segmenter(model, learning_rate=cfg.learning_rate, total_steps=steps * cfg.epochs,
-                              bce_weight=cfg.bce_weight, dice_weight=cfg.dice_weight,
-                              small_weight=cfg.small_weight)
+                              **loss_weights(cfg))
     fit.fit_on_workers(model, strategy)
 
     chief = fit.is_chief(strategy)

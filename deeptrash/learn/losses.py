@@ -31,8 +31,9 @@ class BceDiceLoss(keras.losses.Loss):
     1 / (the share of trash in the SMALL_WINDOW-px square around it), capped
     at ``small_weight`` (:func:`small_piece_weights`): a piece smaller than
     the window then weighs about as much as one filling it. Pixels whose
-    target is :data:`IGNORE` (any value above 1) are left out of both terms. BCE is the mean over the other pixels; soft Dice = (2 * sum(p * t) + smooth) /
-    (sum(p) + sum(t) + smooth) over the batch. Both inputs may be any float
+    target is :data:`IGNORE` (any value above 1) are left out of both terms.
+    BCE is the mean over the other pixels; soft Dice = (2 * sum(p * t) +
+    smooth) / (sum(p) + sum(t) + smooth) over the batch. Both inputs may be any float
     dtype; the loss is computed in float32.
     """
 
