@@ -49,7 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deeptrash.clean import crop, cutout  # noqa: E402
-from deeptrash.io import decode_image, list_images, read_image, read_mask, write_image  # noqa: E402
+from deeptrash.io import decode_image, list_images, read_image, read_mask, shrink_factor, write_image  # noqa: E402
 from deeptrash.measure.metrics import iou  # noqa: E402
 from deeptrash.params import CropParams  # noqa: E402
 from deeptrash.plots import contact_sheet  # noqa: E402
@@ -96,7 +96,7 @@ def rect_baseline(image: np.ndarray, params) -> np.ndarray:
 def threshold_baseline(image: np.ndarray, params) -> np.ndarray:
     """The seed alone (border colour model thresholded), no GrabCut: how much GrabCut adds."""
     bgr = np.ascontiguousarray(image[:, :, :3])
-    scale = cutout.working_scale(bgr.shape, params.work_size)
+    scale = shrink_factor(bgr.shape, params.work_size)
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     strip = cutout.border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
     seed = cutout.seed_labels(cutout.background_distance(cutout.to_lab(small), strip), strip) == cv2.GC_PR_FGD

@@ -104,6 +104,11 @@ def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+def shrink_factor(shape: tuple[int, ...], long_side: int) -> float:
+    """Factor (<= 1) that brings the long side of an image of `shape` down to `long_side` px."""
+    return min(1.0, long_side / max(shape[0], shape[1]))
+
+
 def scale_by(image: np.ndarray, factor: float) -> np.ndarray:
     """Scale an image by `factor` (OpenCV's fx/fy; area averaging down, bilinear up).
 
@@ -217,6 +222,18 @@ def read_file_table(path: str | Path):
         raise UserError(f"{path}: no 'file' column (re-run the stage that wrote it)")
     return frame
 
+
+
+def read_kept(folder: str | Path, rerun: str) -> list[str]:
+    """File names listed in `folder/kept.csv`, the filter stage's list of kept photos.
+
+    A missing kept.csv is a one-line UserError that names `rerun`, the command
+    that writes it; blank names are skipped.
+    """
+    kept_csv = Path(folder) / "kept.csv"
+    if not kept_csv.is_file():
+        raise UserError(f"{kept_csv} not found (run the filter stage: {rerun})")
+    return [name for name in read_file_table(kept_csv)["file"] if name]
 
 @contextlib.contextmanager
 def staged_dir(final: str | Path) -> Iterator[Path]:

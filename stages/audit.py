@@ -17,11 +17,10 @@ import logging
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from deeptrash.cli import add_params_argument, run_stage
-from deeptrash.errors import UserError
-from deeptrash.io import atomic_write_csv, atomic_write_json, atomic_write_text, require_dir, staged_dir, write_image
+from deeptrash.io import (atomic_write_csv, atomic_write_json, atomic_write_text, read_kept, require_dir, staged_dir,
+                         write_image)
 from deeptrash.learn import inference
 from deeptrash.learn.model import load_segmenter
 from deeptrash.measure import audit
@@ -36,10 +35,7 @@ def landscape_photos(root: Path, keys: list[str]) -> list[tuple[str, Path]]:
     photos = []
     for key in keys:
         folder = require_dir(root / key, f"clean landscapes of {key!r}")
-        kept = folder / "kept.csv"
-        if not kept.is_file():
-            raise UserError(f"{kept} not found (run the filter stage: dvc repro filter_landscape@{key})")
-        photos += [(key, folder / name) for name in pd.read_csv(kept)["file"]]
+        photos += [(key, folder / name) for name in read_kept(folder, f"dvc repro filter_landscape@{key}")]
     return photos
 
 

@@ -23,7 +23,7 @@ from deeptrash.clean.crop import (BUSY_BACKGROUND, FRAGMENTED, MAX_PIECES, OK, R
                             crop_photo, read_boxes)
 from deeptrash.errors import UserError
 from deeptrash.io import (
-    atomic_write_csv, atomic_write_json, read_file_table, read_image, require_dir, shrink_to, staged_dir, write_image,
+    atomic_write_csv, atomic_write_json, read_image, read_kept, require_dir, shrink_to, staged_dir, write_image,
 )
 from deeptrash.params import load_params
 from deeptrash.plots import contact_sheet
@@ -47,14 +47,6 @@ def photo_flags(table: pd.DataFrame) -> pd.DataFrame:
                           "cluttered": table.reason.isin(CLUTTER_REASONS).groupby(table.source).any()})
     flags["multi_object"] = flags.objects >= 2
     return flags
-
-
-def read_kept(folder: Path) -> list[str]:
-    """File names listed in `folder/kept.csv` (the filter stage's list of kept photos)."""
-    kept_csv = folder / "kept.csv"
-    if not kept_csv.is_file():
-        raise UserError(f"{kept_csv} not found (run the filter stage: dvc repro filter_trash)")
-    return [name for name in read_file_table(kept_csv)["file"] if name]
 
 
 def crop_folder(folder: Path, names: list[str], out: Path, params, boxes: dict) -> tuple[pd.DataFrame, list]:
@@ -144,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         known = ", ".join(sorted(params.scrape.trash))
         raise UserError(f"unknown trash query key {args.key!r} (params.yaml scrape.trash has: {known})")
     folder = require_dir(Path("data/clean/trash") / args.key, "filtered photos")
-    names = read_kept(folder)
+    names = read_kept(folder, "dvc repro filter_trash")
     boxes = read_boxes(params.crop.boxes) if params.crop.boxes else {}
     if boxes:
         boxed = sum(boxes_for(boxes, Path(name).name) is not None for name in names)

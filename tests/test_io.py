@@ -12,9 +12,11 @@ from deeptrash.io import (
     pieces_touching,
     read_file_table,
     read_image,
+    read_kept,
     read_mask,
     require_dir,
     resize,
+    shrink_factor,
     shrink_to,
     staged_dir,
     write_image,
@@ -127,6 +129,22 @@ def test_read_file_table_reads_strings_and_refuses_tables_without_files(tmp_path
     assert "\n" not in str(error.value)
     with pytest.raises(UserError, match="cannot be read"):
         read_file_table(tmp_path / "missing.csv")
+
+
+def test_read_kept_lists_kept_names_and_says_which_stage_writes_them(tmp_path):
+    with pytest.raises(UserError, match=r"kept.csv not found \(run the filter stage: dvc repro filter_trash\)"):
+        read_kept(tmp_path, "dvc repro filter_trash")
+    (tmp_path / "kept.csv").write_text("file,width\n0001.png,64\n,64\nNA.jpg,80\n")
+    assert read_kept(tmp_path, "unused") == ["0001.png", "NA.jpg"]  # blank names skipped, names as written
+    (tmp_path / "kept.csv").write_text("name,width\na.png,64\n")
+    with pytest.raises(UserError, match="no 'file' column"):
+        read_kept(tmp_path, "unused")
+
+
+def test_shrink_factor_brings_the_long_side_down_and_never_enlarges():
+    assert shrink_factor((300, 600, 3), 150) == 0.25
+    assert shrink_factor((600, 300), 150) == 0.25
+    assert shrink_factor((100, 80, 3), 150) == 1.0
 
 
 def test_require_dir_names_the_missing_input(tmp_path):

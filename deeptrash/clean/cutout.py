@@ -13,7 +13,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from deeptrash.io import pieces_touching, scale_by
+from deeptrash.io import pieces_touching, scale_by, shrink_factor
 
 
 # The luminance difference counts half as much as the colour difference, and
@@ -47,11 +47,6 @@ def real_alpha(image: np.ndarray) -> np.ndarray | None:
         return None
     alpha = image[:, :, 3]
     return alpha if int(alpha.min()) < 250 else None
-
-
-def working_scale(shape: tuple[int, ...], work_size: int) -> float:
-    """Factor (<= 1) that brings the long side of an image of `shape` down to `work_size`."""
-    return min(1.0, work_size / max(shape[0], shape[1]))
 
 
 def border_strip(shape: tuple[int, int], width: int) -> np.ndarray:
@@ -380,7 +375,7 @@ class AutoMask(NamedTuple):
 
 def auto_mask(bgr: np.ndarray, work_size: int, iterations: int = 3) -> AutoMask:
     """Automatic foreground of a uint8 (H, W, 3) photo at working size (see AutoMask)."""
-    scale = working_scale(bgr.shape, work_size)
+    scale = shrink_factor(bgr.shape, work_size)
     small = scale_by(bgr, scale)
     strip = border_strip(small.shape[:2], max(2, round(0.03 * max(small.shape[:2]))))
     lab = to_lab(small)
@@ -427,7 +422,7 @@ def box_mask(bgr: np.ndarray, box: tuple[int, int, int, int], work_size: int,
 
     Returns (bool (h, w) working-size mask: the largest piece inside the box, scale).
     """
-    scale = working_scale(bgr.shape, work_size)
+    scale = shrink_factor(bgr.shape, work_size)
     small = scale_by(bgr, scale)
     sh, sw = small.shape[:2]
     x0 = int(np.clip(np.floor(box[0] * scale), 0, sw - 1))

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from deeptrash.clean.text import text_score
 from deeptrash.errors import UserError
-from deeptrash.io import decode_image, encode_image, flatten_alpha, scale_by
+from deeptrash.io import decode_image, encode_image, flatten_alpha, scale_by, shrink_factor
 from deeptrash.params import KindFilterParams
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def sharpness(image: np.ndarray, side: int = 256) -> float:
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
     # Never enlarged: interpolation would blur a small photo.
-    gray = scale_by(gray, min(1.0, side / max(gray.shape[:2])))
+    gray = scale_by(gray, shrink_factor(gray.shape, side))
     laplacian = cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F)
     return float(np.sqrt(np.mean(laplacian ** 2)))
 
@@ -167,7 +167,7 @@ def analysis_copy(image: np.ndarray, side: int = ANALYSIS_SIDE) -> np.ndarray:
     image: uint8 (H, W, 3|4). Returns uint8 (h, w, 3) BGR or (h, w) grey.
     """
     bgr = flatten_alpha(image)
-    bgr = scale_by(bgr, min(1.0, side / max(bgr.shape[:2])))
+    bgr = scale_by(bgr, shrink_factor(bgr.shape, side))
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if is_grayscale(bgr) else bgr
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deeptrash.errors import UserError
-from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, require_dir, sha256_bytes, shrink_to
+from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, read_kept, require_dir, sha256_bytes, shrink_to
 from deeptrash.synth_params import SynthParams
 from deeptrash.synth import augment, camera
 
@@ -74,9 +74,8 @@ def _landscape_files(folder: Path) -> list[tuple[str, Path]]:
     """(query, path) of kept landscape photos, query folders in name order."""
     found = []
     for query_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        kept = query_dir / "kept.csv"
-        if kept.is_file():
-            paths = [query_dir / name for name in read_file_table(kept)["file"] if name]
+        if (query_dir / "kept.csv").is_file():
+            paths = [query_dir / name for name in read_kept(query_dir, "dvc repro filter_landscape")]
         else:
             paths = list_images(query_dir)
         found.extend((query_dir.name, p) for p in sorted(paths))
