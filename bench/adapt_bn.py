@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,17 +43,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def predict_all(model, photos, size: int, cfg: dict) -> list[np.ndarray]:
+def predict_all(model, photos, size: int, cfg) -> list[np.ndarray]:
     from deeptrash.learn.inference import predict_probabilities
 
-    return [predict_probabilities(model, image, size, cfg["mode"], cfg["tile_size"], cfg["tile_overlap"], 32,
-                                  cfg["scales"], cfg["flip"]).astype(np.float16) for _, image, _ in photos]
+    return [predict_probabilities(model, image, size, cfg.mode, cfg.tile_size, cfg.tile_overlap, 32,
+                                  cfg.scales, cfg.flip).astype(np.float16) for _, image, _ in photos]
 
 
-def adapted_tiles(photos, size: int, settings: dict) -> np.ndarray:
+def adapted_tiles(photos, size: int, settings) -> np.ndarray:
     from deeptrash.learn.selftrain import photo_tiles
 
-    return np.concatenate([photo_tiles(image, size, settings["tile_size"], settings["tile_overlap"])
+    return np.concatenate([photo_tiles(image, size, settings.tile_size, settings.tile_overlap)
                            for _, image, _ in photos])
 
 
@@ -74,8 +73,10 @@ def main(argv=None) -> None:
     from deeptrash.learn.selftrain import adapt_batchnorm
     from deeptrash.measure import labels
 
-    params = yaml.safe_load(args.params.read_text())
-    cfg, settings = params["evaluate"], params["train"]["selftrain"]
+    from deeptrash.params import load_params
+
+    params = load_params(args.params)  # validated: a wrong key is a one-line error, not a KeyError
+    cfg, settings = params.evaluate, params.train.selftrain
     path = args.models / "segmenter.keras"
 
     def fresh_model():
@@ -94,7 +95,7 @@ def main(argv=None) -> None:
         adapt_batchnorm(model, adapted_tiles([photos[i] for i in halves[source]], size, settings), 32, args.seed)
         probs[f"AdaBN, {source} half"] = predict_all(model, photos, size, cfg)
 
-    print(f"{args.models}: {len(photos)} photos of {args.real}, views {cfg['scales']} flip {cfg['flip']}")
+    print(f"{args.models}: {len(photos)} photos of {args.real}, views {cfg.scales} flip {cfg.flip}")
     print("| model | scored on | threshold | real IoU | object recall | precision | false pieces |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = [("as trained", "all", everything), ("AdaBN, all", "all", everything)]
