@@ -223,7 +223,6 @@ def read_file_table(path: str | Path):
     return frame
 
 
-
 def read_kept(folder: str | Path, rerun: str) -> list[str]:
     """File names listed in `folder/kept.csv`, the filter stage's list of kept photos.
 
@@ -234,6 +233,7 @@ def read_kept(folder: str | Path, rerun: str) -> list[str]:
     if not kept_csv.is_file():
         raise UserError(f"{kept_csv} not found (run the filter stage: {rerun})")
     return [name for name in read_file_table(kept_csv)["file"] if name]
+
 
 @contextlib.contextmanager
 def staged_dir(final: str | Path) -> Iterator[Path]:

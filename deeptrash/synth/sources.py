@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from deeptrash.errors import UserError
-from deeptrash.io import decode_image, flatten_alpha, list_images, read_file_table, read_kept, require_dir, sha256_bytes, shrink_to
+from deeptrash.io import (decode_image, flatten_alpha, list_images, read_file_table, read_kept, require_dir,
+                          sha256_bytes, shrink_to)
 from deeptrash.synth_params import SynthParams
 from deeptrash.synth import augment, camera
 
