@@ -98,8 +98,8 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 def shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
     """Scale an image down so its long side is at most `long_side` px (never up)."""
     height, width = image.shape[:2]
-    scale = long_side / max(height, width)
-    if scale >= 1:
+    scale = shrink_factor(image.shape, long_side)
+    if scale == 1:
         return image
     return resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
 

@@ -17,7 +17,6 @@ import logging
 import time
 from pathlib import Path
 
-
 from deeptrash.cli import add_params_argument, run_stage
 from deeptrash.io import (atomic_write_csv, atomic_write_json, atomic_write_text, read_kept, require_dir, staged_dir,
                          write_image)
