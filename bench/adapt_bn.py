@@ -5,7 +5,7 @@ statistics taken from unlabelled real tiles (train.selftrain.adapt_bn), the same
     python bench/adapt_bn.py models --thresholds 0.3 0.35 0.4 --params profiles/real.yaml
 
 Comparing one model with itself removes the training-to-training spread (about 0.07 real
-IoU between trainings of the same params, README), so a small gain can be seen. Rows:
+IoU between trainings of the same params, docs/real-photos.md), so a small gain can be seen. Rows:
 
 - ``as trained``: the model as it was saved;
 - ``AdaBN, all``: statistics from every tile of every photo of `--real` (images only, never

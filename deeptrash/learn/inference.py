@@ -22,7 +22,7 @@ Either mode can also average several views of the photo (test-time
 augmentation, :func:`predict_probabilities`): tile mode at several tile
 sizes (`scales`, multiples of `tile_size`: a larger tile shows a large
 object whole, where a training-scale tile sees only part of it), and the
-mirrored photo (`flip`). On real photos (README) this raised IoU more than
+mirrored photo (`flip`). On real photos (docs/real-photos.md) this raised IoU more than
 any training change, at several times the model work.
 """
 from __future__ import annotations
@@ -246,7 +246,7 @@ def trash_mask(probs: np.ndarray, threshold: float, seed_threshold: float | None
     (hysteresis, as Canny links edges), a piece above `threshold` is kept
     only if some pixel in it reaches `seed_threshold`. A low `threshold`
     then draws found pieces whole while a faint blob on its own stays out:
-    on real photos (README) that found more litter with a third of the
+    on real photos (docs/real-photos.md) that found more litter with a third of the
     false pieces, at the same IoU.
     """
     mask = probs >= threshold
