@@ -79,9 +79,9 @@ def set_dotted(tree: dict, key: str, value) -> None:
     tree[last] = value
 
 
-def variant_params(profile: dict, overrides: dict, sources: Path, real: Path, budget: dict) -> dict:
+def variant_params(profile: dict, overrides: dict, sources: list[Path], real: Path, budget: dict) -> dict:
     params = copy.deepcopy(profile)
-    params["scrape"]["folder"] = str(sources)
+    params["scrape"]["folder"] = str(sources[0]) if len(sources) == 1 else [str(s) for s in sources]
     params["evaluate"]["real"] = str(real)
     for key, value in {**overrides, **budget}.items():
         set_dotted(params, key, value)
@@ -207,7 +207,8 @@ def print_row(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", type=Path, default=ROOT / "profiles" / "real.yaml", help="params profile")
-    parser.add_argument("--sources", type=Path, default=ROOT.parent / "shared" / "real_sources")
+    parser.add_argument("--sources", type=Path, nargs="+", default=[ROOT.parent / "shared" / "real_sources"],
+                        help="photo folder(s) the folder engine draws every query from, in turn")
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "real_dev")
     parser.add_argument("--work", type=Path, default=Path("/tmp/deeptrash-real"), help="work folder (kept)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
@@ -220,7 +221,7 @@ def main() -> None:
                         help="keep the full variant's model and row from an earlier run even if code or params "
                              "changed since (to re-score it without a new hour of training)")
     args = parser.parse_args()
-    for folder, what in ((args.sources, "--sources"), (args.real, "--real")):
+    for folder, what in ((*[(s, "--sources") for s in args.sources], (args.real, "--real"))):
         if not folder.is_dir():
             raise SystemExit(f"{what}: {folder} is not a folder")
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
@@ -241,11 +242,11 @@ def main() -> None:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
-    base = variant_params(profile, {}, args.sources.resolve(), args.real.resolve(), budget)
+    base = variant_params(profile, {}, [s.resolve() for s in args.sources], args.real.resolve(), budget)
     from deeptrash.params import validate_params
 
     for name in names:
-        validate_params(variant_params(profile, VARIANTS[name], args.sources.resolve(), args.real.resolve(), budget),
+        validate_params(variant_params(profile, VARIANTS[name], [s.resolve() for s in args.sources], args.real.resolve(), budget),
                         f"variant {name}")
     print(f"sources {args.sources}, real photos {args.real}; budget: {base['synth']['train']} composites at "
           f"{base['synth']['size']} px, {base['train']['epochs']} epochs, {base['train']['backbone']}; "
@@ -255,7 +256,7 @@ def main() -> None:
           "| false pieces | train min | real IoU at its best threshold |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
-        params = variant_params(profile, VARIANTS[name], args.sources.resolve(), args.real.resolve(), budget)
+        params = variant_params(profile, VARIANTS[name], [s.resolve() for s in args.sources], args.real.resolve(), budget)
         print_row(run_variant(name, params, work, args.real.resolve(), log, args.fresh, args.reuse_full))
 
 

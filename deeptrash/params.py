@@ -46,6 +46,8 @@ class QuerySpec(Section):
     query: str
     engine: Engine | None = None
     per_query: int | None = Field(None, ge=1, le=10000)
+    # engine=folder: this query's own photo folder(s), in place of scrape.folder
+    folder: str | list[str] | None = None
 
 
 # A query is its text, or a QuerySpec mapping; only the chosen form's errors are reported. The
@@ -62,10 +64,18 @@ def query_text(query: str | QuerySpec) -> str:
     return str(query.query if isinstance(query, QuerySpec) else query).strip()
 
 
+def folder_list(folder: str | list[str] | None) -> list[str]:
+    """scrape.folder (or a query's own folder) as a list of paths: one, several or none."""
+    if folder is None:
+        return []
+    return [folder] if isinstance(folder, str) else list(folder)
+
+
 class ScrapeParams(Section):
     engine: Engine = "demo"
     per_query: int = Field(40, ge=1, le=10000)
-    folder: str | None = None
+    # engine=folder: a directory of photos, or several searched in turn (a list)
+    folder: str | list[str] | None = None
     threads: int = Field(4, ge=1, le=64)
     timeout: float = Field(10.0, gt=0, le=600)
     delay: float = Field(0.0, ge=0, le=60)
@@ -91,7 +101,7 @@ class ScrapeParams(Section):
         return queries
 
     def for_query(self, kind: str, key: str) -> tuple[ScrapeParams, str]:
-        """The settings `scrape.KIND.KEY` runs with (its own engine and per_query if it
+        """The settings `scrape.KIND.KEY` runs with (its own engine, per_query and folder if it
         sets them) and its query text. An unknown kind or key is a one-line UserError."""
         if kind not in ("trash", "landscape"):
             raise UserError(f"kind must be trash or landscape, not {kind!r}")
@@ -101,7 +111,8 @@ class ScrapeParams(Section):
         spec = queries[key]
         own = {}
         if isinstance(spec, QuerySpec):
-            own = {name: value for name in ("engine", "per_query") if (value := getattr(spec, name)) is not None}
+            own = {name: value for name in ("engine", "per_query", "folder")
+                   if (value := getattr(spec, name)) is not None}
         return self.model_copy(update=own) if own else self, query_text(spec)
 
 

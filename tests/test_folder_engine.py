@@ -151,3 +151,36 @@ def test_stage_script_runs_the_folder_engine_from_params(tree, tmp_path, monkeyp
     assert (manifest["status"] == "ok").sum() == 3
     with pytest.raises(UserError, match="no query 'cup' in scrape.trash"):
         scrape_stage.main(["trash", "cup"])
+
+
+def test_one_query_draws_from_several_folders_in_turn(tree, tmp_path):
+    """scrape.folder as a list, or a query's own folder(s): matches are taken folder by folder, and a
+    photo met in two folders is kept once."""
+    more = tmp_path / "more"
+    (more / "plastic bottle").mkdir(parents=True)
+    (more / "plastic bottle" / "new.jpg").write_bytes(photo(11))
+    (more / "plastic bottle" / "same.jpg").write_bytes(photo(3))    # also in the first folder
+    both = scrape_query(params(tree).model_copy(update={"folder": [str(tree), str(more)]}), "trash", "bottle",
+                        tmp_path / "both", seed=0)
+    assert (both["status"] == "ok").sum() == 4 and (both["status"] == "duplicate").sum() == 2
+    assert both["url"].iloc[-1].endswith("plastic%20bottle/same.jpg")   # the second folder comes after the first
+
+    own = ScrapeParams(engine="folder", folder=str(tree), per_query=40, landscape={"beach": "beach"},
+                       trash={"bottle": "plastic bottle", "more": {"query": "plastic bottle", "folder": [str(more)]}})
+    only_more = scrape_query(own, "trash", "more", tmp_path / "own", seed=0)
+    assert (only_more["status"] == "ok").sum() == 2
+    assert all(str(more.absolute()) in url.replace("%20", " ") for url in only_more["url"])
+
+
+def test_a_named_pipe_among_the_photos_is_refused_not_waited_on(tree, tmp_path):
+    os.mkfifo(tree / "Plastic Bottles" / "pipe.jpg")   # opening it for reading would block forever
+    manifest = scrape_query(params(tree), "trash", "bottle", tmp_path / "out", seed=0)
+    pipe = manifest[manifest["url"].str.endswith("pipe.jpg")]
+    assert list(pipe["status"]) == ["not_image"] and (manifest["status"] == "ok").sum() == 3
+
+
+def test_a_missing_folder_in_a_list_is_named(tree, tmp_path):
+    with pytest.raises(UserError, match=r"scrape\.trash\.bottle: folder .*nowhere is not a directory"):
+        scrape_query(params(tree).model_copy(update={"folder": [str(tree), str(tmp_path / "nowhere")]}),
+                     "trash", "bottle", tmp_path / "out", seed=0)
+    assert not (tmp_path / "out").exists()

@@ -19,13 +19,14 @@ import importlib
 import logging
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 
 
 from deeptrash.errors import UserError
 from deeptrash.io import write_image
-from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams
+from deeptrash.params import OFFLINE_ENGINES, WEB_ENGINES, ScrapeParams, folder_list
 from deeptrash.scrape.download import ImageSink, SafeImageDownloader, retrying_adapter
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,12 @@ def preflight(scrape: ScrapeParams, query: str, search_hosts: dict | None = None
     """Everything that can fail before work starts, as one-line UserErrors (`name`: where `query` is set)."""
     engine = scrape.engine
     if engine == "folder":
-        if not scrape.folder:
-            raise UserError("engine folder: set scrape.folder to a directory of photos")
-        if not Path(scrape.folder).is_dir():
-            raise UserError(f"engine folder: scrape.folder {scrape.folder} is not a directory")
+        folders = folder_list(scrape.folder)
+        if not folders:
+            raise UserError("engine folder: set scrape.folder to a directory of photos (or a list of them)")
+        for folder in folders:
+            if not Path(folder).is_dir():
+                raise UserError(f"engine folder: {name}: folder {folder} is not a directory")
     elif engine == "urls":
         read_url_list(query, name)
     elif engine in WEB_ENGINES:
@@ -180,14 +183,20 @@ def run_demo(sink: ImageSink, kind: str, query: str, count: int, seed: int, size
             write_image(sink.out_dir / "truth" / f"{row['sha256']}.png", photo.truth)
 
 
-def run_folder(sink: ImageSink, folder: str | Path, query: str, count: int) -> None:
-    """Copy matching files (read-only access) until `count` images are kept; bad files are rows, not errors."""
-    for path in matching_files(folder, query):
+def run_folder(sink: ImageSink, folders: str | Path | list, query: str, count: int) -> None:
+    """Copy the files matching `query` in each folder in turn (read-only access) until `count`
+    images are kept; bad files are rows, not errors."""
+    folders = [folders] if isinstance(folders, (str, Path)) else folders
+    for path in (path for folder in folders for path in matching_files(folder, query)):
         if sink.ok_count >= count:
             break
         url = path.absolute().as_uri()  # not resolve(): a dangling link keeps its own name
         try:
-            size = path.stat().st_size
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a named pipe or device would block or never end
+                sink.refuse(url, "not_image", "not a regular file")
+                continue
+            size = info.st_size
             if size > sink.max_bytes:
                 sink.refuse(url, "too_large", f"{size} bytes > max_bytes {sink.max_bytes}", size)
                 continue
@@ -316,7 +325,7 @@ def run_engine(sink: ImageSink, scrape: ScrapeParams, kind: str, query: str, see
         run_demo(sink, kind, query, count, seed, scrape.demo.size, scrape.demo.junk_share, demo_photos,
                  dirty_share=scrape.demo.dirty_share)
     elif engine == "folder":
-        run_folder(sink, scrape.folder, query, count)
+        run_folder(sink, folder_list(scrape.folder), query, count)
     elif engine == "urls":
         run_urls(sink, scrape, read_url_list(query), count)
     else:
